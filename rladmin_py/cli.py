@@ -1,0 +1,176 @@
+"""argv -> one mode (one-shot, script, interactive, serve) -> one exit code.
+
+Exit codes: 0 ok; 1 a command failed; 2 usage or syntax error; 3 connection, authentication or
+configuration error; 130 interrupted. Heavy modules are imported only by the mode that needs
+them (pyparsing to parse, prompt_toolkit for the shell, httpx for a live cluster).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import sys
+
+from . import __version__
+from .backends import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, BackendError
+
+EPILOG = """\
+modes:
+  rladmin-py                         interactive shell (on a terminal)
+  rladmin-py <command words>         run one command, e.g. rladmin-py cluster config min_data_TLS_version 1.3
+  rladmin-py -f FILE | < FILE        run a script (parsed whole before anything runs)
+  rladmin-py --sandbox PATH --serve [HOST:]PORT
+                                     serve the sandbox as the RS REST API over HTTPS
+
+target: the local sandbox unless --cluster, REDIS_ENTERPRISE_URL or --profile names a cluster.
+exit codes: 0 ok, 1 a command failed, 2 usage or syntax error,
+            3 connection, authentication or configuration error, 130 interrupted.
+"""
+
+
+class UsageError(Exception):
+    """Bad command-line usage: exit 2."""
+
+
+class _ArgumentParser(argparse.ArgumentParser):
+    def error(self, message):  # one line and exit 2, like every other usage error
+        raise UsageError(message)
+
+
+def build_argparser() -> argparse.ArgumentParser:
+    p = _ArgumentParser(
+        prog="rladmin-py",
+        description="An rladmin-style admin shell for Redis Enterprise Software clusters (TLS and certificates).",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--version", action="version", version=f"rladmin-py {__version__}")
+    mode = p.add_argument_group("modes")
+    mode.add_argument("-f", "--file", metavar="FILE", help="run the commands in FILE ('-' for standard input)")
+    mode.add_argument("--check", action="store_true", help="parse and validate the script, run nothing")
+    mode.add_argument("--keep-going", action="store_true", help="in a script, run the rest after a failing command")
+    mode.add_argument("--serve", metavar="[HOST:]PORT", help="serve the sandbox as the RS REST API over HTTPS")
+    out = p.add_argument_group("output and behaviour")
+    out.add_argument("--json", action="store_true", help="machine-readable output: one JSON document per command")
+    out.add_argument("-y", "--yes", action="store_true", help="assume yes to confirmations")
+    out.add_argument("--dry-run", action="store_true", help="check everything and show what would be sent; change nothing")
+    out.add_argument("--strict", action="store_true", help="treat certificate warnings as refusals")
+    out.add_argument("--debug", action="store_true", help="show tracebacks and request timings (never bodies)")
+    target = p.add_argument_group("target")
+    target.add_argument("--sandbox", metavar="PATH", help="use the local sandbox cluster kept in PATH")
+    target.add_argument("--cluster", metavar="URL", help="a live cluster's REST API (https://host:9443)")
+    target.add_argument("--user", metavar="USER", help="REST API user (or REDIS_ENTERPRISE_USER)")
+    target.add_argument("--profile", metavar="NAME", help="a profile from $XDG_CONFIG_HOME/rladmin-py/config.toml")
+    target.add_argument("--ca-cert", metavar="FILE", help="CA certificate to verify the cluster with")
+    target.add_argument("-k", "--insecure", action="store_true", help="do not verify the cluster's TLS certificate")
+    target.add_argument("--timeout", type=float, metavar="SECONDS", help="REST request timeout")
+    p.add_argument("words", nargs=argparse.REMAINDER, help="a command to run once (without the 'rladmin' prefix)")
+    return p
+
+
+def _open_backend(args):
+    from .connect import open_backend
+
+    return lambda: open_backend(args)
+
+
+def _context(args, printer):
+    from .commands import Context, Options
+
+    return Context(
+        open_backend=_open_backend(args),
+        options=Options(json=args.json, yes=args.yes, dry_run=args.dry_run, strict=args.strict),
+        note=printer.note,
+    )
+
+
+def _one_shot(args, printer) -> int:
+    from .runner import run_line
+
+    words = args.words[1:] if args.words[:1] == ["--"] else args.words
+    line = shlex.join(words) if any(_needs_quotes(w) for w in words) else " ".join(words)
+    ctx = _context(args, printer)
+    try:
+        code, _ = run_line(ctx, line, printer)
+    finally:
+        ctx.close()
+    return code
+
+
+def _needs_quotes(word: str) -> bool:
+    return not word or any(ch.isspace() or ch in "'\"" for ch in word)
+
+
+def _script(args, printer) -> int:
+    from . import script
+
+    try:
+        name, text = script.read_script(args.file)
+    except script.ScriptError as err:
+        message = str(err)
+        printer.err.write(message + "\n" if ": error: " in message else f"error: {message}\n")
+        return EXIT_USAGE
+    lines = script.parse_script(name, text, printer)
+    if lines is None:
+        return EXIT_USAGE
+    if args.check:
+        return script.check_script(name, lines, printer)
+    ctx = _context(args, printer)
+    try:
+        return script.run_script(ctx, name, lines, printer, keep_going=args.keep_going)
+    finally:
+        ctx.close()
+
+
+def _interactive(args, printer) -> int:
+    try:
+        from . import repl
+    except ImportError:
+        printer.error("the interactive shell is not available in this build; "
+                      "give a command, or a script with -f FILE")
+        return EXIT_USAGE
+    return repl.run(args, printer)
+
+
+def _serve(args, printer) -> int:
+    from . import server
+
+    return server.main(args, printer)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .runner import Printer
+
+    printer = Printer()
+    try:
+        args = build_argparser().parse_args(argv)
+    except UsageError as err:
+        printer.error(f"{err} (see rladmin-py --help)")
+        return EXIT_USAGE
+    printer.json, printer.debug = args.json, args.debug
+    try:
+        if args.serve is not None:
+            return _serve(args, printer)
+        if args.check and not args.file and args.words:
+            raise UsageError("--check takes a script (-f FILE or standard input), not command words")
+        if args.file is not None and args.words:
+            raise UsageError("give either command words or -f FILE, not both")
+        if args.words:
+            return _one_shot(args, printer)
+        if args.file is not None or not sys.stdin.isatty():
+            return _script(args, printer)
+        return _interactive(args, printer)
+    except UsageError as err:
+        printer.error(f"{err} (see rladmin-py --help)")
+        return EXIT_USAGE
+    except BackendError as err:  # opening the backend failed (bad profile, unreadable sandbox)
+        printer.error(err.message)
+        return err.exit_code
+    except KeyboardInterrupt:
+        printer.err.write("\ninterrupted\n")
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # the reader went away (| head): not an error worth a traceback
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
+

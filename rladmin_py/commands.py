@@ -1,0 +1,214 @@
+"""One plain function per command: (context, parsed arguments) -> Result.
+
+Handlers compute; :mod:`rladmin_py.render` turns a Result into rladmin-style text or JSON.
+The grammar names the handler of each form; :data:`HANDLERS` maps those names to functions.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from . import settings
+from .backends import Backend, BackendError, CertificateUpdate, NotSupported
+
+
+class CommandFailed(BackendError):
+    """A command refused on this machine, before anything was sent (exit 1)."""
+
+
+@dataclass
+class Options:
+    json: bool = False
+    yes: bool = False
+    dry_run: bool = False
+    strict: bool = False
+
+
+@dataclass
+class Context:
+    """What a command may use: the backend (opened on first use), options, and a confirm prompt."""
+
+    open_backend: Callable[[], Backend]
+    options: Options = field(default_factory=Options)
+    confirm: Callable[[str], bool] | None = None  # set only in interactive sessions
+    note: Callable[[str], None] = lambda text: None  # warnings and notes, shown at once (stderr)
+    _backend: Backend | None = None
+
+    @property
+    def backend(self) -> Backend:
+        if self._backend is None:
+            self._backend = self.open_backend()
+        return self._backend
+
+    def close(self) -> None:
+        if self._backend is not None:
+            self._backend.close()
+            self._backend = None
+
+
+@dataclass
+class Result:
+    """What a command produced. ``kind`` picks the renderer; ``data`` is JSON-able."""
+
+    kind: str
+    data: Any = None
+
+
+# -- cluster config / info ----------------------------------------------------------------------
+def cluster_config(ctx: Context, args: dict) -> Result:
+    changes = settings.rest_changes(args["params"])
+    if ctx.options.dry_run:
+        return Result("dry_run", {"method": "PUT", "path": "/v1/cluster", "body": changes})
+    ctx.backend.update_cluster(changes)
+    return Result("cluster_config", {"changed": changes})
+
+
+def info_cluster(ctx: Context, args: dict) -> Result:
+    return Result("info_cluster", ctx.backend.get_cluster())
+
+
+# -- certificates -------------------------------------------------------------------------------
+def _checked_bundle(ctx: Context, name: str, cert_path: str, key_path: str | None, cluster: dict, current: dict):
+    from . import certs
+
+    try:
+        bundle = certs.prepare_files(name, cert_path, key_path, current_key_pem=current.get(f"{name}_key"),
+                                     fqdn=certs.fqdn_of(cluster))
+    except certs.CertificateProblem as err:
+        raise CommandFailed(err.message, error_code=err.error_code) from None
+    for note in bundle.notes:
+        ctx.note(f"note: {note}")
+    if bundle.warnings and ctx.options.strict:
+        raise CommandFailed(f"{bundle.warnings[0]} (refused: --strict)", error_code="strict")
+    for warning in bundle.warnings:
+        ctx.note(f"warning: {warning}")
+    return bundle
+
+
+def _replace(ctx: Context, bundles, files: list[dict]) -> Result:
+    from . import certs
+
+    updates = [CertificateUpdate(b.name, b.certificate_pem, b.key_pem) for b in bundles]
+    summaries = [certs.summary(b.name, b.leaf) for b in bundles]
+    if ctx.options.dry_run:
+        body = {"certificates": [{"name": u.name, "certificate": u.certificate, **({"key": "<redacted>"} if u.key else {})}
+                                 for u in updates]}
+        return Result("certificate_dry_run", {"method": "PUT", "path": "/v1/cluster/certificates", "body": body,
+                                              "certificates": summaries})
+    if ctx.confirm is not None and not ctx.options.yes:
+        names = ", ".join(b.name for b in bundles)
+        if not ctx.confirm(f"Replace the {names} certificate on every node of {ctx.backend.target}?"):
+            raise CommandFailed("cancelled: nothing was changed", error_code="cancelled")
+    nodes = ctx.backend.replace_certificates(updates)
+    return Result("certificate_set", {"files": files, "nodes": nodes, "certificates": summaries})
+
+
+def certificate_set(ctx: Context, args: dict) -> Result:
+    name = args["certificate_name"]
+    cluster, current = ctx.backend.get_cluster(), ctx.backend.get_certificates()
+    bundle = _checked_bundle(ctx, name, args["certificate_file"], args.get("key_file"), cluster, current)
+    files = [{"name": name, "what": "certificate", "path": args["certificate_file"]}]
+    if args.get("key_file"):
+        files.append({"name": name, "what": "key", "path": args["key_file"]})
+    return _replace(ctx, [bundle], files)
+
+
+def certificate_set_internal(ctx: Context, args: dict) -> Result:
+    """The internal form (RS 7.22.2+): both internode pairs in one request; all four files required."""
+    cluster, current = ctx.backend.get_cluster(), ctx.backend.get_certificates()
+    pairs = [("data_internode_encryption", "dpine"), ("ccs_internode_encryption", "cpine")]
+    bundles, files = [], []
+    for name, prefix in pairs:
+        cert_path, key_path = args[f"{prefix}_certificate_file"], args[f"{prefix}_key_file"]
+        bundles.append(_checked_bundle(ctx, name, cert_path, key_path, cluster, current))
+        files += [{"name": name, "what": "certificate", "path": cert_path},
+                  {"name": name, "what": "key", "path": key_path}]
+    return _replace(ctx, bundles, files)
+
+
+def certificate_show(ctx: Context, args: dict) -> Result:
+    from . import certs
+    from cryptography import x509
+
+    held = ctx.backend.get_certificates()
+    wanted = args.get("certificate_name")
+    out = []
+    for field_name in sorted(held):
+        if not field_name.endswith("_cert"):
+            continue
+        name = field_name[: -len("_cert")]
+        if wanted and name != wanted:
+            continue
+        chain = certs.pem_blocks(held[field_name], name).labelled("CERTIFICATE")
+        if not chain:
+            continue
+        out.append(certs.summary(name, x509.load_pem_x509_certificate(chain[0].encode())))
+    if wanted and not out:
+        raise CommandFailed(f"the cluster holds no {wanted} certificate", error_code="not_found")
+    return Result("certificate_show", out)
+
+
+# -- sandbox-only and local commands ------------------------------------------------------------
+def _sandbox(ctx: Context, what: str):
+    backend = ctx.backend
+    if backend.kind != "sandbox":
+        raise NotSupported(f"'{what}' works only on the local sandbox, not on {backend.target}",
+                           error_code="sandbox_only")
+    return backend
+
+
+def sandbox_reset(ctx: Context, args: dict) -> Result:
+    backend = _sandbox(ctx, "sandbox reset")
+    state = backend.reset()
+    return Result("sandbox_reset", {"path": backend.path, "ca_cert": backend.ca_cert_path,
+                                    "cluster": state["cluster"]["name"]})
+
+
+def sandbox_node(ctx: Context, args: dict) -> Result:
+    backend = _sandbox(ctx, "sandbox node")
+    node = backend.set_node_state(args["node"], args["node_state"] == "up")
+    return Result("sandbox_node", {"uid": node["uid"], "status": node["status"]})
+
+
+def sandbox_make_certs(ctx: Context, args: dict) -> Result:
+    from . import practice
+
+    try:
+        written = practice.write_practice_certs(args["directory"], args.get("fqdn") or practice.default_fqdn(ctx))
+    except OSError as err:
+        raise CommandFailed(f"{args['directory']}: cannot write practice certificates: {err.strerror}") from None
+    return Result("make_certs", written)
+
+
+# -- shell commands -----------------------------------------------------------------------------
+def help_(ctx: Context, args: dict) -> Result:
+    from . import helptext
+
+    words = args.get("words", "").split()
+    try:
+        return Result("help", helptext.help_for(words))
+    except LookupError as err:
+        raise CommandFailed(str(err), error_code="no_such_command") from None
+
+
+def exit_(ctx: Context, args: dict) -> Result:
+    return Result("exit")
+
+
+HANDLERS: dict[str, Callable[[Context, dict], Result]] = {
+    "cluster_config": cluster_config,
+    "info_cluster": info_cluster,
+    "certificate_set": certificate_set,
+    "certificate_set_internal": certificate_set_internal,
+    "certificate_show": certificate_show,
+    "sandbox_reset": sandbox_reset,
+    "sandbox_node": sandbox_node,
+    "sandbox_make_certs": sandbox_make_certs,
+    "help": help_,
+    "exit": exit_,
+}
+
+
+def run(ctx: Context, command) -> Result:
+    """Dispatch a parsed :class:`~rladmin_py.parser.Command` to its handler."""
+    return HANDLERS[command.handler](ctx, command.args)

@@ -1,0 +1,122 @@
+"""Result -> rladmin-style text, or JSON. Rendering never computes and never talks to a cluster."""
+from __future__ import annotations
+
+import json
+
+from . import settings
+from .commands import Result
+
+#: ``info cluster`` lines in rladmin's ``Cluster configuration:`` layout: (label, REST field).
+INFO_GENERAL = (
+    ("name", "name"),
+    ("slave_ha", "slave_ha"),
+    ("slave_ha_grace_period", "slave_ha_grace_period"),
+    ("slave_ha_cooldown_period", "slave_ha_cooldown_period"),
+    ("slave_ha_bdb_cooldown_period", "slave_ha_bdb_cooldown_period"),
+    ("data_internode_encryption", "data_internode_encryption"),
+    ("http support", "http_support"),
+    ("upgrade mode", "upgrade_mode"),
+    ("cm_session_timeout_minutes", "cm_session_timeout_minutes"),
+    ("cm_port", "cm_port"),
+    ("cnm_http_port", "cnm_http_port"),
+    ("cnm_https_port", "cnm_https_port"),
+    ("bigstore_driver", "bigstore_driver"),
+)
+#: The TLS lines: this tool's addition (rladmin's ``info cluster`` shows none).
+INFO_TLS = (
+    "min_control_TLS_version", "min_data_TLS_version", "min_sentinel_TLS_version", "sentinel_tls_mode",
+    "control_cipher_suites", "control_cipher_suites_tls_1_3", "data_cipher_list", "data_cipher_suites_tls_1_3",
+    "sentinel_cipher_suites", "sentinel_cipher_suites_tls_1_3", "encrypt_pkeys",
+)
+
+
+def _info_cluster(cluster: dict) -> str:
+    lines = ["Cluster configuration:"]
+    for label, key in INFO_GENERAL:
+        if key in cluster:
+            lines.append(f"   {label}: {settings.from_rest(cluster[key])}")
+    lines.append("TLS configuration (rladmin-py addition):")
+    for key in INFO_TLS:
+        if key in cluster:
+            lines.append(f"   {key}: {settings.from_rest(cluster[key])}")
+    return "\n".join(lines)
+
+
+def _certificate_set(data: dict) -> str:
+    lines = [f"Set {f['name']} {f['what']} to contents of file {f['path']}" for f in data["files"]]
+    if data.get("nodes"):
+        nodes = ", ".join(f"node:{n['uid']}" for n in data["nodes"])
+        lines.append(f"Updated on every node ({nodes})")
+    return "\n".join(lines)
+
+
+def _certificate_table(items: list[dict]) -> str:
+    blocks = []
+    for c in items:
+        days = c["days_left"]
+        state = "EXPIRED" if days < 0 else f"{days} days left"
+        blocks.append("\n".join([
+            f"{c['name']}:",
+            f"   subject:     {c['subject']}",
+            f"   issuer:      {c['issuer']}",
+            f"   SANs:        {', '.join(c['sans']) or '(none)'}",
+            f"   not after:   {c['not_after']} ({state})",
+            f"   key:         {c['key_type']} {c['key_size']} bits",
+            f"   SHA-256:     {c['sha256']}",
+        ]))
+    return "\n".join(blocks)
+
+
+def _dry_run(data: dict) -> str:
+    lines = []
+    for c in data.get("certificates", []):
+        lines.append(f"Would replace {c['name']}: {c['subject']}, SANs {', '.join(c['sans']) or '(none)'}, "
+                     f"expires {c['not_after']} ({c['days_left']} days), {c['key_type']} {c['key_size']}, "
+                     f"SHA-256 {c['sha256']}")
+    lines.append(f"Dry run, nothing changed. Would send: {data['method']} {data['path']}")
+    lines.append(json.dumps(data["body"], indent=2))
+    return "\n".join(lines)
+
+
+def _make_certs(data: dict) -> str:
+    lines = [f"Wrote practice certificates for {data['fqdn']} into {data['directory']}:"]
+    width = max(len(f["file"]) for f in data["files"])
+    lines += [f"   {f['file'].ljust(width)}  {f['purpose']}" for f in data["files"]]
+    return "\n".join(lines)
+
+
+TEXT = {
+    "cluster_config": lambda d: "Cluster configured successfully",
+    "info_cluster": _info_cluster,
+    "certificate_set": _certificate_set,
+    "certificate_show": _certificate_table,
+    "certificate_dry_run": _dry_run,
+    "dry_run": _dry_run,
+    "sandbox_reset": lambda d: f"Sandbox reset: new cluster {d['cluster']} at {d['path']} (CA certificate {d['ca_cert']})",
+    "sandbox_node": lambda d: f"node:{d['uid']} is {'up' if d['status'] == 'active' else 'down'}",
+    "make_certs": _make_certs,
+    "help": lambda d: d,
+    "exit": lambda d: "",
+}
+
+
+def text(result: Result) -> str:
+    return TEXT[result.kind](result.data)
+
+
+def as_json(result: Result) -> str:
+    """One JSON document per command, on one line (easy to consume line by line)."""
+    data = result.data
+    if result.kind == "cluster_config":
+        data = {"status": "ok", "changed": data["changed"]}
+    elif result.kind == "certificate_set":
+        data = {"status": "ok", **data}
+    elif result.kind == "help":
+        data = {"help": data}
+    return json.dumps(data, sort_keys=False)
+
+
+def render(result: Result, json_output: bool) -> str:
+    if result.kind == "exit":
+        return ""
+    return as_json(result) if json_output else text(result)

@@ -1,0 +1,83 @@
+"""Running one command line and reporting it: shared by one-shot, script and interactive modes.
+
+Errors become one line (``error: ...``) and an exit code; only ``--debug`` shows tracebacks.
+"""
+from __future__ import annotations
+
+import sys
+import traceback
+from dataclasses import dataclass, field
+from typing import TextIO
+
+from . import commands, render
+from .backends import EXIT_FAILED, EXIT_OK, EXIT_USAGE, BackendError
+
+
+@dataclass
+class Printer:
+    """Where results (stdout) and errors, warnings and notes (stderr) go."""
+
+    out: TextIO = field(default_factory=lambda: sys.stdout)
+    err: TextIO = field(default_factory=lambda: sys.stderr)
+    json: bool = False
+    debug: bool = False
+
+    def result(self, result: commands.Result) -> None:
+        text = render.render(result, self.json)
+        if text:
+            self.out.write(text + "\n")
+            self.out.flush()
+
+    def error(self, message: str, prefix: str = "") -> None:
+        self.err.write(f"{prefix}error: {message}\n")
+        self.err.flush()
+
+    def note(self, message: str) -> None:
+        self.err.write(message + "\n")
+        self.err.flush()
+
+
+def describe_backend_error(err: BackendError) -> str:
+    """One line; a cluster's error code is shown when it adds something."""
+    show = err.error_code and err.status is not None and err.error_code not in err.message
+    code = f" [{err.error_code}]" if show else ""
+    return f"{err.message}{code}"
+
+
+def execute(ctx: commands.Context, command, printer: Printer, prefix: str = "") -> tuple[int, commands.Result | None]:
+    """Run a parsed command; report a failure on stderr. Returns (exit code, result)."""
+    try:
+        return EXIT_OK, commands.run(ctx, command)
+    except BackendError as err:
+        printer.error(describe_backend_error(err), prefix)
+        return err.exit_code, None
+    except KeyboardInterrupt:
+        raise
+    except Exception as err:  # a bug: say so in one line, tracebacks only with --debug
+        if printer.debug:
+            traceback.print_exc(file=printer.err)
+        printer.error(f"internal error: {type(err).__name__}: {err} (run with --debug for the traceback)", prefix)
+        return EXIT_FAILED, None
+
+
+def syntax_error(printer: Printer, err, prefix: str = "") -> int:
+    """A line that does not parse: the message with its column, the line and a caret."""
+    location = f"{prefix}{err.col}: " if prefix else f"column {err.col}: "
+    printer.err.write(f"{location}error: {err.message}\n{err.caret()}\n" if prefix
+                      else f"error: {location}{err.message}\n{err.caret()}\n")
+    printer.err.flush()
+    return EXIT_USAGE
+
+
+def run_line(ctx: commands.Context, line: str, printer: Printer) -> tuple[int, commands.Result | None]:
+    """Parse and run one line (one-shot and interactive); prints the result or the error."""
+    from .parser import CommandSyntaxError, parse
+
+    try:
+        command = parse(line)
+    except CommandSyntaxError as err:
+        return syntax_error(printer, err), None
+    code, result = execute(ctx, command, printer)
+    if result is not None:
+        printer.result(result)
+    return code, result
