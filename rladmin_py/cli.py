@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shlex
 import sys
 
 from . import __version__
@@ -88,7 +87,7 @@ def _one_shot(args, printer) -> int:
     from .runner import run_line
 
     words = args.words[1:] if args.words[:1] == ["--"] else args.words
-    line = shlex.join(words) if any(_needs_quotes(w) for w in words) else " ".join(words)
+    line = " ".join(quote_word(w) for w in words)
     ctx = _context(args, printer)
     try:
         code, _ = run_line(ctx, line, printer)
@@ -97,8 +96,17 @@ def _one_shot(args, printer) -> int:
     return code
 
 
-def _needs_quotes(word: str) -> bool:
-    return not word or any(ch.isspace() or ch in "'\"" for ch in word)
+def quote_word(word: str) -> str:
+    """One argv word as it would be typed at the prompt: the shell already split the words.
+
+    A word the user quoted on purpose ("'HIGH:!MD5'", as rladmin's docs show) stays quoted so the
+    grammar strips the quotes, as rladmin does.
+    """
+    if len(word) >= 2 and word[0] == word[-1] and word[0] in "'\"" and word[0] not in word[1:-1]:
+        return word
+    if word and not any(ch.isspace() or ch in "'\"\\" for ch in word):
+        return word
+    return '"' + word.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def _script(args, printer) -> int:

@@ -53,7 +53,12 @@ _DONE = "\x00"  # marks a message that is complete (pyparsing re-wraps exception
 
 
 def _fatal(s: str, loc: int, message: str) -> pp.ParseFatalException:
-    """A fatal failure whose message is already complete (no "found ..." to add)."""
+    """A fatal failure whose message is already complete (no "found ..." to add).
+
+    Parse actions receive the location before whitespace was skipped: point at the token.
+    """
+    while loc < len(s) and s[loc] in " \t":
+        loc += 1
     return pp.ParseFatalException(s, loc, _DONE + message)
 
 
@@ -264,12 +269,16 @@ class _Builder:
         return choice
 
 
-@functools.lru_cache(maxsize=None)
-def parser() -> pp.ParserElement:
-    """The whole-line parser (built on first use, once per process)."""
-    g = gm.load()
+def build_parser(g: gm.Grammar) -> pp.ParserElement:
+    """A whole-line parser for any grammar (the packaged one, or one made in a test)."""
     body = _Builder(g).trie(list(g.forms), 0, "")
     return pp.Opt(pp.Keyword("rladmin", ident_chars=_IDENT)).suppress() + body
+
+
+@functools.lru_cache(maxsize=None)
+def parser() -> pp.ParserElement:
+    """The packaged grammar's parser (built on first use, once per process)."""
+    return build_parser(gm.load())
 
 
 def _found(line: str, loc: int) -> str:
@@ -277,10 +286,10 @@ def _found(line: str, loc: int) -> str:
     return f"'{rest[0]}'" if rest else "end of line"
 
 
-@functools.lru_cache(maxsize=4096)
-def _parse_cached(line: str):
+def _parse_with(p: pp.ParserElement, line: str):
+    """A Command, or the CommandSyntaxError for the line (returned, so that it can be cached)."""
     try:
-        result = parser().parse_string(line, parse_all=True)
+        result = p.parse_string(line, parse_all=True)
     except pp.ParseBaseException as err:
         msg = err.msg
         if msg.startswith(_DONE):
@@ -293,11 +302,20 @@ def _parse_cached(line: str):
     return result[0]
 
 
-def parse(line: str) -> Command:
-    """Parse one command line (without comments). Raises :class:`CommandSyntaxError`."""
+@functools.lru_cache(maxsize=4096)
+def _parse_cached(line: str):
+    return _parse_with(parser(), line)
+
+
+def parse(line: str, p: pp.ParserElement | None = None) -> Command:
+    """Parse one command line (without comments). Raises :class:`CommandSyntaxError`.
+
+    Results are cached by line text: long scripts repeat lines, and the interactive shell
+    validates the same line at every keystroke.
+    """
     if "\x00" in line:
         raise CommandSyntaxError("NUL byte in the line", line, line.index("\x00") + 1)
-    out = _parse_cached(line)
+    out = _parse_cached(line) if p is None else _parse_with(p, line)
     if isinstance(out, CommandSyntaxError):
         raise CommandSyntaxError(out.message, out.line, out.col)
     return Command(out.handler, dict(out.args), out.form, line)

@@ -22,8 +22,10 @@ class Printer:
     json: bool = False
     debug: bool = False
 
-    def result(self, result: commands.Result) -> None:
-        text = render.render(result, self.json)
+    def result(self, result: commands.Result, command=None) -> None:
+        """Print a result; a command's own ``--json`` flag asks for JSON too."""
+        as_json = self.json or bool(command is not None and command.args.get("json"))
+        text = render.render(result, as_json)
         if text:
             self.out.write(text + "\n")
             self.out.flush()
@@ -79,5 +81,5 @@ def run_line(ctx: commands.Context, line: str, printer: Printer) -> tuple[int, c
         return syntax_error(printer, err), None
     code, result = execute(ctx, command, printer)
     if result is not None:
-        printer.result(result)
+        printer.result(result, command)
     return code, result
