@@ -37,16 +37,26 @@ class CommandSyntaxError(Exception):
     """A line that does not parse; ``col`` is 1-based."""
 
     def __init__(self, message: str, line: str, col: int):
+        message = "".join(ch if ch.isprintable() else f"\\x{ord(ch):02x}" for ch in message)
         super().__init__(message)
         self.message = message
         self.line = line
         self.col = col
 
-    def caret(self) -> str:
-        """The offending line and a caret under the column, as compilers print them."""
-        prefix = self.line[: self.col - 1]
-        pad = "".join("\t" if ch == "\t" else " " for ch in prefix)
-        return f"  {self.line}\n  {pad}^"
+    def caret(self, width: int = 100) -> str:
+        """The offending line and a caret under the column, as compilers print them.
+
+        A long line is cut to a window around the column, so a 1 MB line gives two short lines.
+        """
+        line, col = self.line, self.col
+        start = 0
+        if len(line) > width:
+            start = max(0, min(col - 1 - width // 2, len(line) - width))
+            line = ("..." if start else "") + line[start : start + width] + ("..." if start + width < len(self.line) else "")
+            col = col - start + (3 if start else 0)
+        line = "".join(ch if ch.isprintable() or ch == "\t" else "?" for ch in line)
+        pad = "".join("\t" if ch == "\t" else " " for ch in line[: col - 1])
+        return f"  {line}\n  {pad}^"
 
 
 _DONE = "\x00"  # marks a message that is complete (pyparsing re-wraps exceptions, so no subclass)
@@ -272,7 +282,8 @@ class _Builder:
 def build_parser(g: gm.Grammar) -> pp.ParserElement:
     """A whole-line parser for any grammar (the packaged one, or one made in a test)."""
     body = _Builder(g).trie(list(g.forms), 0, "")
-    return pp.Opt(pp.Keyword("rladmin", ident_chars=_IDENT)).suppress() + body
+    whole = pp.Opt(pp.Keyword("rladmin", ident_chars=_IDENT)).suppress() + body
+    return whole.parse_with_tabs()  # columns count a tab as one character, as editors do
 
 
 @functools.lru_cache(maxsize=None)
