@@ -11,7 +11,7 @@ import os
 import sys
 
 from . import __version__
-from .backends import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, BackendError
+from .exitcodes import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 
 EPILOG = """\
 modes:
@@ -147,15 +147,19 @@ def _serve(args, printer) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .runner import Printer
-
-    printer = Printer()
+    argv = sys.argv[1:] if argv is None else argv
+    if argv == ["--version"]:  # the fast path: nothing else to import
+        print(f"rladmin-py {__version__}")
+        return EXIT_OK
     try:
         args = build_argparser().parse_args(argv)
     except UsageError as err:
-        printer.error(f"{err} (see rladmin-py --help)")
+        sys.stderr.write(f"error: {err} (see rladmin-py --help)\n")
         return EXIT_USAGE
-    printer.json, printer.debug = args.json, args.debug
+    from .backends import BackendError
+    from .runner import Printer
+
+    printer = Printer(json=args.json, debug=args.debug)
     try:
         if args.serve is not None:
             return _serve(args, printer)

@@ -9,9 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-# Exit codes (documented in README): 0 ok, 1 a command failed, 2 usage or syntax,
-# 3 connection, authentication or configuration, 130 interrupted.
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CONNECTION, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+from ..exitcodes import EXIT_CONNECTION, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE  # noqa: F401
 
 
 class BackendError(Exception):
