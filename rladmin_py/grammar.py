@@ -7,11 +7,11 @@ parser from the very same objects.
 from __future__ import annotations
 
 import functools
+import os
 import re
 from dataclasses import dataclass, field
-from importlib import resources
 
-GRAMMAR_RESOURCE = ("rladmin_py.grammar_data", "rladmin.grammar")
+GRAMMAR_FILE = "rladmin.grammar"
 
 #: Value types that are not enumerations or params tables, with the word help shows for them.
 BUILTIN_TYPES = {
@@ -242,8 +242,19 @@ def _check(grammar: Grammar, source: str) -> None:
                 raise GrammarDataError(f"{source}: parameter {p.name}: unknown type <{p.type}>")
 
 
+def grammar_file() -> str:
+    """Where the packaged grammar data is (installed, or the source tree's grammar/ when editable).
+
+    Found through the data package's own ``__file__``: ``importlib.resources`` would cost more
+    start-up time than reading the file.
+    """
+    from . import grammar_data
+
+    return os.path.join(os.path.dirname(grammar_data.__file__), GRAMMAR_FILE)
+
+
 @functools.lru_cache(maxsize=None)
 def load() -> Grammar:
     """The packaged grammar, read and checked once per process."""
-    text = resources.files(GRAMMAR_RESOURCE[0]).joinpath(GRAMMAR_RESOURCE[1]).read_text("utf-8")
-    return parse_grammar_text(text)
+    with open(grammar_file(), encoding="utf-8") as fh:
+        return parse_grammar_text(fh.read())

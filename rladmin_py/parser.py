@@ -1,22 +1,15 @@
-"""The pyparsing parser, built once per process from the grammar data.
+"""Parsing a command line: the fast pure-Python match first, pyparsing for everything else.
 
-Forms are merged into a keyword trie so that once a keyword has matched, a later failure is
-fatal (pyparsing's ``-``) and is reported at the column where it happened, with a message of
-our own instead of pyparsing's "Expected end of text".
+Valid lines are matched against the grammar data by :mod:`rladmin_py.matcher` (no pyparsing
+import); any other line goes to the pyparsing parser of :mod:`rladmin_py.ppgrammar`, which
+gives the error message and column. A differential test keeps the two in agreement.
 """
 from __future__ import annotations
 
-import difflib
 import functools
 from dataclasses import dataclass, field
 
-import pyparsing as pp
-
 from . import grammar as gm
-
-pp.ParserElement.set_default_whitespace_chars(" \t")
-
-_IDENT = pp.printables.replace('"', "").replace("'", "")
 
 
 @dataclass(frozen=True)
@@ -59,274 +52,46 @@ class CommandSyntaxError(Exception):
         return f"  {line}\n  {pad}^"
 
 
-_DONE = "\x00"  # marks a message that is complete (pyparsing re-wraps exceptions, so no subclass)
+def build_parser(g: gm.Grammar):
+    """A pyparsing parser for any grammar (the packaged one, or one made in a test)."""
+    from . import ppgrammar
 
-
-def _fatal(s: str, loc: int, message: str) -> pp.ParseFatalException:
-    """A fatal failure whose message is already complete (no "found ..." to add).
-
-    Parse actions receive the location before whitespace was skipped: point at the token.
-    """
-    while loc < len(s) and s[loc] in " \t":
-        loc += 1
-    return pp.ParseFatalException(s, loc, _DONE + message)
-
-
-def _suggest(word: str, candidates) -> str:
-    if len(word) < 4:  # "1.1" is not a typo of "1.3"
-        return ""
-    close = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
-    return f" (did you mean {close[0]}?)" if close else ""
-
-
-def _one_of(values) -> str:
-    values = list(values)
-    if len(values) == 1:
-        return values[0]
-    return ", ".join(values[:-1]) + " or " + values[-1]
-
-
-def _constant(value):
-    def action(toks):
-        return [value]
-
-    return action
-
-
-def _label(g: gm.Grammar, el: gm.Element, what: str) -> str:
-    """How an error message names what was expected at ``el``."""
-    if el.kind == "optional":
-        return _label(g, el.children[0], what)
-    if el.kind != "value":
-        return el.text
-    vt = g.type(el.type)
-    if vt.kind == "params":
-        return f"a {what} parameter ({', '.join(list(vt.params)[:3])}, ...)"
-    if vt.kind == "enum":
-        return f"a {el.type.replace('_', ' ')}"
-    return el.notation()
-
-
-def _token() -> pp.ParserElement:
-    """One word: bare, or quoted with ' or " (the quotes are not part of the value)."""
-    dq = pp.QuotedString('"', esc_char="\\")
-    sq = pp.QuotedString("'")
-
-    def unterminated(s, loc, toks):
-        raise _fatal(s, loc, f"unterminated quote {s[loc]}")
-
-    open_quote = pp.Regex(r"[\"'].*").set_parse_action(unterminated)
-    bare = pp.Regex(r"[^\s\"']+")
-    return (dq | sq | open_quote | bare).set_name("a value")
-
-
-class _Builder:
-    def __init__(self, grammar: gm.Grammar):
-        self.g = grammar
-
-    # -- values -------------------------------------------------------------------------
-    def value(self, el: gm.Element, label: str, param: str = "") -> pp.ParserElement:
-        vt = self.g.type(el.type)
-        if vt.kind == "params":
-            return self.params(vt, label)
-        tok = _token()
-        dest = el.dest
-
-        if vt.kind == "enum":
-            choices = vt.choices
-
-            def check_enum(s, loc, toks):
-                word = toks[0]
-                if word not in choices:
-                    what = f"invalid value '{word}' for {param}" if param else f"unknown {el.type.replace('_', ' ')} '{word}'"
-                    raise _fatal(s, loc, f"{what}: expected {_one_of(choices)}{_suggest(word, choices)}")
-                return [(dest, word)]
-
-            return tok.copy().set_parse_action(check_enum).set_name(f"{el.type.replace('_', ' ')} ({_one_of(choices)})")
-        if el.type == "int":
-
-            def check_int(s, loc, toks):
-                if not toks[0].isdigit():
-                    raise _fatal(s, loc, f"expected a whole number, found '{toks[0]}'")
-                return [(dest, int(toks[0]))]
-
-            return tok.copy().set_parse_action(check_int).set_name("a whole number")
-        if el.type == "text":
-            rest = pp.Regex(r".*").leave_whitespace()
-            return pp.Opt(pp.White(" \t")).suppress() + rest.set_parse_action(lambda t: [(dest, t[0].strip())])
-
-        def check_nonempty(s, loc, toks):
-            if not toks[0]:
-                raise _fatal(s, loc, f"empty {el.type.replace('_', ' ')}")
-            return [(dest, toks[0])]
-
-        return tok.copy().set_parse_action(check_nonempty).set_name(f"<{el.type}>")
-
-    def params(self, vt: gm.ValueType, label: str) -> pp.ParserElement:
-        alternatives = []
-        for p in vt.params.values():
-            kw = pp.Keyword(p.name, ident_chars=_IDENT)
-            if p.readonly:
-
-                def readonly(s, loc, toks, name=p.name):
-                    raise _fatal(s, loc, f"{name} is read-only: it cannot be set with {label}")
-
-                alternatives.append(kw.copy().set_parse_action(readonly))
-                continue
-            value = self.value(gm.Element("value", type=p.type, dest=p.name), label, p.name)
-            value.set_name(f"a value for {p.name} ({self.g.type(p.type).describe()})")
-
-            def located(s, loc, toks):
-                (dest, val) = toks[0]
-                return [(dest, val, loc)]
-
-            alternatives.append((kw.suppress() - value).set_parse_action(located))
-        names = list(vt.params)
-        one = pp.MatchFirst(alternatives).set_name(f"a {label} parameter")
-
-        def unknown(s, loc, toks):
-            word = toks[0]
-            raise _fatal(s, loc, f"unknown {label} parameter '{word}'{_suggest(word, names)}")
-
-        bad = pp.Regex(r"\S+").set_parse_action(unknown)
-
-        def collect(s, loc, toks):
-            seen: dict = {}
-            for name, val, where in toks:
-                if name in seen:
-                    raise _fatal(s, where, f"{name} is given more than once")
-                seen[name] = val
-            return [("params", seen)]
-
-        return (pp.OneOrMore(one) + pp.Opt(bad)).set_parse_action(collect) | bad
-
-    # -- forms ----------------------------------------------------------------------------
-    def sequence(self, elements, label: str) -> list[pp.ParserElement]:
-        out = []
-        for i, el in enumerate(elements):
-            if el.kind == "keyword":
-                out.append(pp.Keyword(el.text, ident_chars=_IDENT).set_name(el.text).suppress())
-            elif el.kind == "flag":
-                out.append(pp.Keyword(el.text, ident_chars=_IDENT).set_parse_action(_constant((el.dest, True))))
-            elif el.kind == "value":
-                out.append(self.value(el, label))
-            else:  # optional: once its first word matched, the rest is required
-                inner = self.sequence(el.children, label)
-                group = inner[0]
-                for piece in inner[1:]:
-                    group = group - piece
-                out.append(pp.Opt(group))
-        return out
-
-    def form_tail(self, form: gm.Form, start: int) -> pp.ParserElement:
-        """The form's elements from ``start`` on, then the end of the line."""
-        label = " ".join(form.words) or form.handler
-        pieces = self.sequence(form.elements[start:], label)
-        trailing = [el.children[0].text for el in form.elements if el.kind == "optional" and el.children[0].kind != "value"]
-
-        def unexpected(s, loc, toks):
-            word = toks[0]
-            hint = _suggest(word, trailing) if trailing else ""
-            raise _fatal(s, loc, f"unexpected '{word}'{hint}")
-
-        end = pp.StringEnd() | pp.Regex(r"\S+").set_parse_action(unexpected)
-        expr = None
-        for piece in pieces + [end]:
-            expr = piece if expr is None else expr - piece
-
-        def build(s, loc, toks, form=form):
-            args = {}
-            for item in toks:
-                dest, val = item[0], item[1]
-                if dest == "params":
-                    args.update({"params": val})
-                else:
-                    args[dest] = val
-            return [Command(form.handler, args, form)]
-
-        return expr.set_parse_action(build)
-
-    def trie(self, forms: list[gm.Form], depth: int, what: str) -> pp.ParserElement:
-        """Alternatives at one depth: keywords shared by several forms, then value-led forms."""
-        alternatives = []
-        by_word: dict[str, list[gm.Form]] = {}
-        order: list[str] = []
-        names: list[str] = []
-        for form in forms:
-            el = form.elements[depth] if depth < len(form.elements) else None
-            if el is not None and el.kind == "keyword":
-                if el.text not in by_word:
-                    by_word[el.text] = []
-                    order.append(el.text)
-                by_word[el.text].append(form)
-        for form in forms:
-            el = form.elements[depth] if depth < len(form.elements) else None
-            if el is None or el.kind != "keyword":
-                alternatives.append((form, el))
-        exprs = []
-        for word in order:
-            group = by_word[word]
-            kw = pp.Keyword(word, ident_chars=_IDENT).suppress()
-            words = " ".join(group[0].words[: depth + 1])
-            exprs.append(kw - self.trie(group, depth + 1, words))
-            names.append(word)
-        for form, el in alternatives:
-            exprs.append(self.form_tail(form, depth))
-            names.append(_label(self.g, el, " ".join(form.words)) if el is not None else "end of line")
-        choice = pp.MatchFirst(exprs)
-        subject = f"after '{what}'" if what else ""
-        choice.set_name(f"{_one_of(names)}{' ' + subject if subject else ''}")
-        return choice
-
-
-def build_parser(g: gm.Grammar) -> pp.ParserElement:
-    """A whole-line parser for any grammar (the packaged one, or one made in a test)."""
-    body = _Builder(g).trie(list(g.forms), 0, "")
-    whole = pp.Opt(pp.Keyword("rladmin", ident_chars=_IDENT)).suppress() + body
-    return whole.parse_with_tabs()  # columns count a tab as one character, as editors do
+    return ppgrammar.build_parser(g)
 
 
 @functools.lru_cache(maxsize=None)
-def parser() -> pp.ParserElement:
-    """The packaged grammar's parser (built on first use, once per process)."""
+def parser():
+    """The packaged grammar's pyparsing parser (built on first use, once per process)."""
     return build_parser(gm.load())
-
-
-def _found(line: str, loc: int) -> str:
-    rest = line[loc:].split()
-    return f"'{rest[0]}'" if rest else "end of line"
-
-
-def _parse_with(p: pp.ParserElement, line: str):
-    """A Command, or the CommandSyntaxError for the line (returned, so that it can be cached)."""
-    try:
-        result = p.parse_string(line, parse_all=True)
-    except pp.ParseBaseException as err:
-        msg = err.msg
-        if msg.startswith(_DONE):
-            message = msg[len(_DONE) :]
-        else:
-            if msg.startswith("Expected "):
-                msg = "expected " + msg[len("Expected ") :]
-            message = f"{msg}, found {_found(line, err.loc)}"
-        return CommandSyntaxError(message, line, err.loc + 1)
-    return result[0]
 
 
 @functools.lru_cache(maxsize=4096)
 def _parse_cached(line: str):
-    return _parse_with(parser(), line)
+    return _parse_slow(parser(), line)
 
 
-def parse(line: str, p: pp.ParserElement | None = None) -> Command:
+def _parse_slow(p, line: str):
+    from . import ppgrammar
+
+    return ppgrammar.parse_with(p, line)
+
+
+def parse(line: str, p=None) -> Command:
     """Parse one command line (without comments). Raises :class:`CommandSyntaxError`.
 
-    Results are cached by line text: long scripts repeat lines, and the interactive shell
-    validates the same line at every keystroke.
+    ``p``: a parser from :func:`build_parser` (tests); by default the packaged grammar's, with
+    results cached by line text (long scripts repeat lines; the shell re-validates per keystroke).
     """
     if "\x00" in line:
         raise CommandSyntaxError("NUL byte in the line", line, line.index("\x00") + 1)
-    out = _parse_cached(line) if p is None else _parse_with(p, line)
+    if p is None:
+        from .matcher import match
+
+        found = match(line)
+        if found is not None:
+            form, args = found
+            return Command(form.handler, args, form, line)
+    out = _parse_cached(line) if p is None else _parse_slow(p, line)
     if isinstance(out, CommandSyntaxError):
         raise CommandSyntaxError(out.message, out.line, out.col)
     return Command(out.handler, dict(out.args), out.form, line)

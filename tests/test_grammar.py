@@ -114,7 +114,7 @@ def test_every_certificate_name_and_parameter_has_a_description():
 
 
 def test_adding_a_cluster_config_parameter_is_one_line():
-    text = gm.resources.files("rladmin_py.grammar_data").joinpath("rladmin.grammar").read_text()
+    text = open(gm.grammar_file(), encoding="utf-8").read()
     marker = "params cluster_config\n"
     extended = text.replace(marker, marker + "    cm_session_timeout_minutes  <int>  minutes before an idle UI session ends\n")
     assert extended != text

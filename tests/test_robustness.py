@@ -91,7 +91,7 @@ def test_hostile_lines(rladmin, sandbox, tmp_path, what, data, code, fragment):
 def test_sigkill_never_loses_a_reported_command_or_tears_the_file(sandbox_path, tmp_path):
     """Kill a long script at random points: the state file always loads, and every command reported
     successful is in it (each line sets a unique value; the file holds one at least as late)."""
-    n = 3000
+    n = 20000
     path = tmp_path / "long.rla"
     path.write_text("".join(f"cluster config data_cipher_list HIGH:!x{i}\n" for i in range(n)))
     rng = random.Random(1234)
@@ -103,7 +103,7 @@ def test_sigkill_never_loses_a_reported_command_or_tears_the_file(sandbox_path, 
         target = rng.randrange(0, n)
         killer = None
         if attempt % 2:  # half the kills land at a random moment, the other half after some output
-            killer = threading.Timer(rng.uniform(0.0, 0.6), proc.send_signal, (signal.SIGKILL,))
+            killer = threading.Timer(rng.uniform(0.0, 0.3), proc.send_signal, (signal.SIGKILL,))
             killer.start()
         for line in proc.stdout:
             reported += 1

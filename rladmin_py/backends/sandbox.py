@@ -10,13 +10,10 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import datetime as dt
 import fcntl
 import json
 import os
-import secrets
 import tempfile
-from importlib import resources
 
 from . import BackendError, CertificateUpdate, ConfigurationProblem, PartialUpdate
 
@@ -42,11 +39,15 @@ def ca_path_for(state_path: str) -> str:
 
 
 def _package_json(name: str) -> dict:
-    return json.loads(resources.files("rladmin_py").joinpath("data", name).read_text("utf-8"))
+    with open(os.path.join(os.path.dirname(os.path.dirname(__file__)), "data", name), encoding="utf-8") as fh:
+        return json.load(fh)
 
 
 def new_state(name: str = DEFAULT_CLUSTER_NAME) -> dict:
     """A new cluster, the way RS creates one: settings from a real capture, fresh certificates."""
+    import datetime as dt
+    import secrets
+
     from .. import certgen  # cryptography: only when a sandbox is made
 
     now = dt.datetime.now(dt.timezone.utc)
