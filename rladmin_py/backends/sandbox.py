@@ -144,7 +144,7 @@ class SandboxBackend:
         fd, tmp = tempfile.mkstemp(prefix=".sandbox-", suffix=".tmp", dir=directory)
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(state, fh, separators=(",", ":"))
+                fh.write(json.dumps(state, separators=(",", ":")))  # the C encoder: json.dump is pure Python
                 fh.flush()
                 os.fsync(fh.fileno())
             os.chmod(tmp, 0o600)
@@ -166,34 +166,43 @@ class SandboxBackend:
         os.chmod(tmp, 0o644)  # a public certificate: clients must read it
         os.replace(tmp, self.ca_cert_path)
 
+    def _load_or_create(self) -> dict:
+        """Under the exclusive lock: the state, made the way RS makes a cluster on first use."""
+        state = self._read()
+        if state is None:
+            state = new_state()
+            self._write(state)
+            self._write_ca(state)
+        return state
+
     def ensure(self) -> dict:
-        """Create the sandbox on first use; return its state."""
+        """The current state (created on first use). Inside a batch, the batch's working copy."""
         if self._batch is not None:
             return self._batch
         state = self._read()
         if state is not None:
             return state
         with self._locked(True):
-            state = self._read()
-            if state is None:
-                state = new_state()
-                self._write(state)
-                self._write_ca(state)
-        return state
+            return self._load_or_create()
+
+    def _view(self) -> dict:
+        """The state for reading: a fresh read is private; the batch's copy must not leak."""
+        return copy.deepcopy(self._batch) if self._batch is not None else self.ensure()
 
     @contextlib.contextmanager
     def _update(self):
-        """Read-modify-write under the exclusive lock; the change is on disk when this exits."""
+        """Read-modify-write under the exclusive lock; the change is on disk when this exits.
+
+        An exception in the block writes nothing (the state read is this call's own).
+        """
         if self._batch is not None:
             yield self._batch
             self._batch_dirty = True
             return
-        self.ensure()
         with self._locked(True):
-            state = self._read() or new_state()
-            working = copy.deepcopy(state)
-            yield working
-            self._write(working)
+            state = self._load_or_create()
+            yield state
+            self._write(state)
 
     @contextlib.contextmanager
     def batch(self):
@@ -204,9 +213,8 @@ class SandboxBackend:
         if self._batch is not None:
             yield
             return
-        self.ensure()
         with self._locked(True):
-            self._batch = copy.deepcopy(self._read() or new_state())
+            self._batch = self._load_or_create()
             self._batch_dirty = False
             try:
                 yield
@@ -217,26 +225,26 @@ class SandboxBackend:
 
     # -- Backend protocol ------------------------------------------------------------------
     def get_cluster(self) -> dict:
-        return copy.deepcopy(self.ensure()["cluster"])
+        return self._view()["cluster"]
 
     def update_cluster(self, changes: dict) -> dict:
-        problems = validate_cluster_changes(self.ensure()["cluster"], changes)
-        if problems:
-            raise BackendError(problems[0], error_code="invalid_field", status=400)
         with self._update() as state:
+            problems = validate_cluster_changes(state["cluster"], changes)
+            if problems:
+                raise BackendError(problems[0], error_code="invalid_field", status=400)
             state["cluster"].update(copy.deepcopy(changes))
-            return copy.deepcopy(state["cluster"])
+            return copy.deepcopy(state["cluster"]) if self._batch is not None else state["cluster"]
 
     def get_certificates(self) -> dict:
         out = {}
-        for name, pair in self.ensure()["certificates"].items():
+        for name, pair in self._view()["certificates"].items():
             out[f"{name}_cert"] = pair["cert"]
             if pair.get("key"):
                 out[f"{name}_key"] = pair["key"]
         return out
 
     def get_nodes(self) -> list[dict]:
-        return copy.deepcopy(self.ensure()["nodes"])
+        return self._view()["nodes"]
 
     def replace_certificates(self, updates: list[CertificateUpdate]) -> list[dict]:
         """Validate every update first (nothing changes if one is refused), then install them."""

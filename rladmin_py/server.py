@@ -1,0 +1,667 @@
+"""The sandbox served over HTTPS as the RS REST API: ``rladmin-py --sandbox PATH --serve [HOST:]PORT``.
+
+Standard library only (``http.server`` + ``ssl``). Every answer comes from the same
+:class:`~rladmin_py.backends.sandbox.SandboxBackend` the shell uses, and certificates are
+validated by the same :mod:`rladmin_py.certs` checks, so the server and ``--sandbox`` shells on
+the same state file always agree (the state file's locking keeps their changes apart).
+
+Faithful TLS, the point of a training sandbox: the TLS context is built from the sandbox's
+current ``api`` certificate and key and its ``min_control_TLS_version`` (and
+``control_cipher_suites`` where OpenSSL understands them). It is rebuilt whenever the state
+file changes and every accepted connection is wrapped with the current one, so after
+``cluster config min_control_TLS_version 1.3`` or ``cluster certificate set api ...`` new
+connections see the change without a restart. The TLS handshake runs in the connection's own
+thread with a timeout: a client that connects and says nothing holds up nobody else.
+
+Endpoints (rs-tls.md section 4): ``GET/PUT /v1/cluster``, ``GET/PUT /v1/cluster/certificates``,
+``PUT /v1/cluster/update_cert``, ``GET /v1/nodes``, ``GET /v1/nodes/<uid>``; errors carry the RS
+body ``{"error_code": ..., "description": ...}``. ``GET /_rladmin_py/stats`` (not an RS path)
+reports the TCP connections accepted and the requests served; every answer also carries them in
+``X-Connection-Count`` and ``X-Request-Count`` headers.
+
+Test and training switch: ``RLADMIN_PY_SERVER_LEGACY=1`` (or ``=405``) makes the server behave
+like a cluster older than RS 7.22.2 that does not know ``PUT /v1/cluster/certificates``: it
+answers 404 (or 405), and clients must fall back to ``PUT /v1/cluster/update_cert``.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import json
+import os
+import re
+import signal
+import socket
+import socketserver
+import ssl
+import sys
+import tempfile
+import threading
+import time
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+from . import __version__
+from .backends import EXIT_CONNECTION, EXIT_OK, EXIT_USAGE, BackendError, CertificateUpdate
+
+MAX_BODY = 1 << 20  # request bodies over 1 MiB are refused
+HANDSHAKE_TIMEOUT = 10.0  # seconds a client has to finish the TLS handshake
+IDLE_TIMEOUT = 120.0  # seconds a keep-alive connection may sit idle
+STOP_GRACE = 10.0  # seconds to let requests in flight finish when asked to stop
+LEGACY_ENV = "RLADMIN_PY_SERVER_LEGACY"
+STATS_PATH = "/_rladmin_py/stats"
+REALM = "Redis Enterprise sandbox"
+
+_TLS_VERSIONS = {
+    "1": ssl.TLSVersion.TLSv1, "1.0": ssl.TLSVersion.TLSv1, "1.1": ssl.TLSVersion.TLSv1_1,
+    "1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3,
+}
+
+
+class TLSSetupProblem(Exception):
+    """The sandbox's api certificate or key cannot be served."""
+
+
+# -- TLS -----------------------------------------------------------------------------------------
+def build_context(cert_pem: str, key_pem: str, min_version: str | None, ciphers: str | None,
+                  key_dir: str | None = None) -> ssl.SSLContext:
+    """A server context for the api certificate (chain) and key, with the cluster's TLS minimum."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = _TLS_VERSIONS.get(str(min_version or "1.2"), ssl.TLSVersion.TLSv1_2)
+    ctx.set_alpn_protocols(["http/1.1"])
+    if ciphers:
+        try:  # BoringSSL names mostly match OpenSSL's; keep the defaults if OpenSSL disagrees
+            ctx.set_ciphers(str(ciphers))
+        except ssl.SSLError:
+            pass
+    # ssl loads certificates and keys only from files: a private directory beside the state file
+    # (which holds the same key), removed at once.
+    try:
+        tmp = tempfile.TemporaryDirectory(prefix=".tls-", dir=key_dir)
+    except OSError:
+        tmp = tempfile.TemporaryDirectory(prefix="rladmin-py-tls-")
+    with tmp as directory:
+        cert_file, key_file = os.path.join(directory, "cert.pem"), os.path.join(directory, "key.pem")
+        for path, text in ((cert_file, cert_pem), (key_file, key_pem)):
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(text)
+        try:
+            ctx.load_cert_chain(cert_file, key_file)
+        except ssl.SSLError as err:
+            raise TLSSetupProblem(f"the sandbox's api certificate or key cannot be used for TLS ({err.reason or err})") from None
+    return ctx
+
+
+class TLSContexts:
+    """The TLS context for new connections, rebuilt when the sandbox's TLS settings change.
+
+    Checked on every accepted connection: a ``stat`` of the state file, and a re-read only when
+    it changed (every write replaces the file, so its inode and mtime change).
+    """
+
+    def __init__(self, state_path: str, log=lambda message: None):
+        self.state_path = state_path
+        self._log = log
+        self._stamp = None
+        self._material = None
+        self._context: ssl.SSLContext | None = None
+        self._lock = threading.Lock()
+        self.builds = 0
+
+    def _stat(self):
+        st = os.stat(self.state_path)
+        return st.st_ino, st.st_mtime_ns, st.st_size
+
+    def _read_material(self):
+        from .backends.sandbox import SandboxBackend
+
+        backend = SandboxBackend(self.state_path)
+        try:
+            certs, cluster = backend.get_certificates(), backend.get_cluster()
+        finally:
+            backend.close()
+        if not certs.get("api_cert") or not certs.get("api_key"):
+            raise TLSSetupProblem("the sandbox holds no api certificate and key")
+        return (certs["api_cert"], certs["api_key"], cluster.get("min_control_TLS_version"),
+                cluster.get("control_cipher_suites"))
+
+    def load(self) -> ssl.SSLContext:
+        """Build the first context; raises :class:`TLSSetupProblem` or BackendError."""
+        with self._lock:
+            stamp = self._stat()
+            material = self._read_material()
+            self._context = build_context(*material, key_dir=os.path.dirname(self.state_path))
+            self._material, self._stamp = material, stamp
+            self.builds += 1
+            return self._context
+
+    def current(self) -> ssl.SSLContext:
+        """The context for a new connection; never raises (keeps the last good one)."""
+        with self._lock:
+            try:
+                stamp = self._stat()
+                if stamp != self._stamp:
+                    material = self._read_material()
+                    if material != self._material:
+                        self._context = build_context(*material, key_dir=os.path.dirname(self.state_path))
+                        self._material = material
+                        self.builds += 1
+                        self._log(f"TLS settings changed: serving the current api certificate, "
+                                  f"minimum TLS {material[2] or '1.2'}")
+                    self._stamp = stamp
+            except Exception as err:  # a half-edited or removed state: keep serving the last good TLS
+                self._log(f"keeping the previous TLS settings: {getattr(err, 'message', None) or err}")
+            return self._context
+
+
+# -- the server ----------------------------------------------------------------------------------
+class SandboxHTTPSServer(ThreadingHTTPServer):
+    """HTTPS with a per-connection TLS context, connection counting and a graceful stop."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128
+
+    def __init__(self, address: tuple, state_path: str, *, legacy: str | None = None, debug: bool = False,
+                 log=None, handshake_timeout: float = HANDSHAKE_TIMEOUT):
+        self.state_path = state_path
+        self.legacy = legacy  # None, "404" or "405"
+        self.debug = debug
+        self._log_fn = log or (lambda message: None)
+        self.handshake_timeout = handshake_timeout
+        self.tls = TLSContexts(state_path, self.log)
+        self.tls.load()
+        self.connections_accepted = 0
+        self.requests_served = 0
+        self._counts = threading.Lock()
+        self._inflight = 0
+        self._idle = threading.Condition()
+        infos = socket.getaddrinfo(address[0] or None, address[1], type=socket.SOCK_STREAM,
+                                   flags=socket.AI_PASSIVE)
+        self.address_family = infos[0][0]
+        super().__init__(infos[0][4][:2], RestHandler)
+
+    def log(self, message: str) -> None:
+        if self.debug:
+            self._log_fn(f"debug: {message}")
+
+    def server_bind(self):  # skip HTTPServer's reverse DNS lookup (socket.getfqdn): slow offline
+        socketserver.TCPServer.server_bind(self)
+        host, port = self.server_address[:2]
+        self.server_name, self.server_port = host, port
+
+    def get_request(self):
+        """Accept, count, and wrap with the TLS context current at this moment (no I/O here)."""
+        sock, addr = self.socket.accept()
+        with self._counts:
+            self.connections_accepted += 1
+        try:
+            if sock.family in (socket.AF_INET, socket.AF_INET6):  # answers are small: no Nagle delay
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            return self.tls.current().wrap_socket(sock, server_side=True, do_handshake_on_connect=False), addr
+        except BaseException:
+            sock.close()
+            raise
+
+    def process_request_thread(self, request, client_address):
+        """In the connection's own thread: the TLS handshake (bounded), then HTTP."""
+        try:
+            request.settimeout(self.handshake_timeout)
+            request.do_handshake()
+            request.settimeout(None)
+            self.finish_request(request, client_address)
+        except Exception as err:  # handshake refused (old TLS version, unknown CA), reset, timeout
+            self.log(f"{client_address[0]}:{client_address[1]}: connection ended: {_short(err)}")
+        finally:
+            self.shutdown_request(request)
+
+    def handle_error(self, request, client_address):  # no tracebacks on the terminal
+        self.log(f"{client_address[0]}:{client_address[1]}: {_short(sys.exc_info()[1])}")
+
+    # bookkeeping used by the handler
+    def request_started(self) -> int:
+        with self._counts:
+            self.requests_served += 1
+        with self._idle:
+            self._inflight += 1
+        return self.connections_accepted
+
+    def request_finished(self) -> None:
+        with self._idle:
+            self._inflight -= 1
+            self._idle.notify_all()
+
+    def wait_idle(self, timeout: float) -> bool:
+        with self._idle:
+            return self._idle.wait_for(lambda: self._inflight == 0, timeout=timeout)
+
+
+def _short(err) -> str:
+    if isinstance(err, ssl.SSLError):
+        return f"TLS: {err.reason or err}"
+    if isinstance(err, TimeoutError):
+        return "timed out"
+    return f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
+
+
+class _Refusal(Exception):
+    """An RS error answer: status, error_code, description (and whether to close the connection)."""
+
+    def __init__(self, status: int, error_code: str, description: str, close: bool = False, headers=None):
+        super().__init__(description)
+        self.status, self.error_code, self.description = status, error_code, description
+        self.close = close
+        self.headers = headers or {}
+
+
+class RestHandler(BaseHTTPRequestHandler):
+    """One HTTP/1.1 keep-alive connection speaking the RS REST API."""
+
+    protocol_version = "HTTP/1.1"
+    server_version = f"rladmin-py-sandbox/{__version__}"
+    sys_version = ""
+    timeout = IDLE_TIMEOUT
+    server: SandboxHTTPSServer
+
+    # every method goes through one dispatcher (unknown methods get a JSON 501 from send_error)
+    def do_GET(self):
+        self._dispatch("GET")
+
+    def do_PUT(self):
+        self._dispatch("PUT")
+
+    def do_POST(self):
+        self._dispatch("POST")
+
+    def do_DELETE(self):
+        self._dispatch("DELETE")
+
+    def do_PATCH(self):
+        self._dispatch("PATCH")
+
+    def do_OPTIONS(self):
+        self._dispatch("OPTIONS")
+
+    # -- plumbing ------------------------------------------------------------------------------
+    def version_string(self):
+        return self.server_version
+
+    def log_request(self, code="-", size="-"):  # logged in _dispatch, with timing
+        pass
+
+    def log_message(self, format, *args):
+        self.server.log(f"{self.client_address[0]}:{self.client_address[1]}: {format % args}")
+
+    def handle_expect_100(self):
+        """``Expect: 100-continue`` (curl, for large bodies): refuse oversized bodies before they come."""
+        length = self.headers.get("Content-Length")
+        if length and length.strip().isdigit() and int(length) > MAX_BODY:
+            self._answer_error(_Refusal(413, "request_too_large", f"the request body is larger than {MAX_BODY} bytes",
+                                        close=True))
+            return False
+        return super().handle_expect_100()
+
+    def send_error(self, code, message=None, explain=None):
+        """Malformed requests (bad request line, unknown method...) get an RS-style JSON body too."""
+        try:
+            phrase = HTTPStatus(code).phrase
+        except ValueError:
+            phrase = ""
+        error_code = re.sub(r"[^a-z0-9]+", "_", phrase.lower()).strip("_") or "error"
+        self.close_connection = True
+        self._answer_error(_Refusal(code, error_code, message or phrase, close=True))
+
+    def _send(self, status: int, payload, headers: dict | None = None, close: bool = False) -> None:
+        body = b"" if payload is None else json.dumps(payload).encode("utf-8")
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        self.send_header("X-Connection-Count", str(self.server.connections_accepted))
+        self.send_header("X-Request-Count", str(self.server.requests_served))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        if close:
+            self.close_connection = True
+            self.send_header("Connection", "close")
+        # headers and body in one write (one TLS record, one TCP segment where it fits)
+        buffer = getattr(self, "_headers_buffer", None)
+        if buffer is None:  # an HTTP/0.9 request line: no headers at all
+            buffer = self._headers_buffer = []
+        else:
+            buffer.append(b"\r\n")
+        if self.command != "HEAD" and body:
+            buffer.append(body)
+        self.flush_headers()
+        self._status = status
+
+    def _answer_error(self, refusal: _Refusal) -> None:
+        self._send(refusal.status, {"error_code": refusal.error_code, "description": refusal.description},
+                   headers=refusal.headers, close=refusal.close)
+
+    def _read_body(self) -> bytes:
+        if self.headers.get("Transfer-Encoding"):
+            raise _Refusal(411, "length_required", "chunked request bodies are not supported; send Content-Length",
+                           close=True)
+        length = self.headers.get("Content-Length")
+        if length is None:
+            return b""
+        if not length.strip().isdigit():
+            raise _Refusal(400, "bad_request", "invalid Content-Length header", close=True)
+        size = int(length)
+        if size > MAX_BODY:
+            raise _Refusal(413, "request_too_large", f"the request body is larger than {MAX_BODY} bytes", close=True)
+        data = self.rfile.read(size)
+        if len(data) != size:
+            raise _Refusal(400, "bad_request", "the request body is shorter than its Content-Length", close=True)
+        return data
+
+    def _authorized(self) -> bool:
+        header = self.headers.get("Authorization", "")
+        scheme, _, encoded = header.partition(" ")
+        if scheme.lower() != "basic" or not encoded.strip():
+            return False
+        try:
+            user, sep, password = base64.b64decode(encoded.strip(), validate=True).decode("utf-8").partition(":")
+        except (binascii.Error, UnicodeDecodeError, ValueError):
+            return False
+        if not sep:
+            return False
+        want_user, want_password = self._backend().credentials()
+        user_ok = hmac.compare_digest(user.encode(), want_user.encode())
+        password_ok = hmac.compare_digest(password.encode(), want_password.encode())
+        return user_ok and password_ok
+
+    def _backend(self):
+        from .backends.sandbox import SandboxBackend
+
+        if self._sandbox is None:
+            self._sandbox = SandboxBackend(self.server.state_path)
+        return self._sandbox
+
+    def _json_body(self, raw: bytes):
+        ctype = self.headers.get("Content-Type", "").split(";")[0].strip().lower()
+        if ctype != "application/json":
+            raise _Refusal(400, "invalid_content_type", "the request needs the header Content-Type: application/json")
+        try:
+            return json.loads(raw.decode("utf-8"))
+        except UnicodeDecodeError:
+            raise _Refusal(400, "invalid_json", "the request body is not UTF-8 text") from None
+        except ValueError as err:
+            where = f" (line {err.lineno}, column {err.colno})" if hasattr(err, "lineno") else ""
+            reason = getattr(err, "msg", "invalid JSON")
+            raise _Refusal(400, "invalid_json", f"the request body is not valid JSON: {reason}{where}") from None
+
+    # -- dispatch --------------------------------------------------------------------------------
+    def _dispatch(self, method: str) -> None:
+        started = time.monotonic()
+        self.server.request_started()
+        self._sandbox = None
+        self._status = None
+        path = urlsplit(self.path).path
+        try:
+            try:
+                raw = self._read_body()
+                if not self._authorized():
+                    raise _Refusal(401, "unauthorized", "authentication required: wrong or missing user name or password",
+                                   headers={"WWW-Authenticate": f'Basic realm="{REALM}"'})
+                handler = self._route(method, path)
+                status, payload = handler(self, raw)
+                self._send(status, payload)
+            except _Refusal as refusal:
+                self._answer_error(refusal)
+            except BackendError as err:
+                status = err.status if err.status and 400 <= err.status < 600 else 500
+                code = err.error_code or ("internal_error" if status >= 500 else "error")
+                self._answer_error(_Refusal(status, code, err.message))
+            except (ConnectionError, TimeoutError):
+                raise
+            except Exception as err:  # a bug: a 500 with a short reason, never a traceback or a body
+                self.server.log(f"internal error on {method} {path}: {type(err).__name__}")
+                self._answer_error(_Refusal(500, "internal_error", f"internal error ({type(err).__name__})"))
+        finally:
+            if self._sandbox is not None:
+                self._sandbox.close()
+            self.server.request_finished()
+            elapsed = (time.monotonic() - started) * 1000
+            self.server.log(f"{self.client_address[0]}:{self.client_address[1]} {method} {path} -> "
+                            f"{self._status or '-'} ({elapsed:.1f} ms)")
+
+    def _route(self, method: str, path: str):
+        norm = path.rstrip("/") or "/"
+        for pattern, methods in ROUTES:
+            m = pattern.fullmatch(norm)
+            if not m:
+                continue
+            self._match = m
+            if pattern.pattern == r"/v1/cluster/certificates" and method == "PUT" and self.server.legacy:
+                if self.server.legacy == "405":
+                    raise _Refusal(405, "method_not_allowed", f"{method} is not allowed on {norm}",
+                                   headers={"Allow": "GET"})
+                raise _Refusal(404, "not_found", f"unknown path {norm}")
+            if method not in methods:
+                allowed = ", ".join(sorted(methods))
+                raise _Refusal(405, "method_not_allowed", f"{method} is not allowed on {norm} (allowed: {allowed})",
+                               headers={"Allow": allowed})
+            return methods[method]
+        raise _Refusal(404, "not_found", f"unknown path {norm}")
+
+    # -- endpoints -------------------------------------------------------------------------------
+    def get_cluster(self, raw):
+        return 200, self._backend().get_cluster()
+
+    def put_cluster(self, raw):
+        from .backends.sandbox import validate_cluster_changes
+
+        changes = self._json_body(raw)
+        if not isinstance(changes, dict):
+            raise _Refusal(400, "invalid_request", "the request body must be a JSON object (a partial cluster object)")
+        query = parse_qs(urlsplit(self.path).query, keep_blank_values=True)
+        if "dry_run" in query and query["dry_run"][-1].lower() not in ("0", "false", "no"):
+            problems = validate_cluster_changes(self._backend().get_cluster(), changes)
+            if problems:
+                raise _Refusal(400, "invalid_field", problems[0])
+            return 200, self._backend().get_cluster()
+        return 200, self._backend().update_cluster(changes)
+
+    def get_certificates(self, raw):
+        return 200, self._backend().get_certificates()
+
+    def put_certificates(self, raw):
+        body = self._json_body(raw)
+        if not isinstance(body, dict) or set(body) != {"certificates"}:
+            raise _Refusal(400, "invalid_request", 'the request body must be {"certificates": [{"name", "certificate", '
+                                                   '"key"}, ...]}')
+        items = body["certificates"]
+        if not isinstance(items, list) or not items:
+            raise _Refusal(400, "invalid_request", '"certificates" must be a non-empty list')
+        updates = [_certificate_update(item, f"certificates[{i}]") for i, item in enumerate(items)]
+        names = [u.name for u in updates]
+        if len(set(names)) != len(names):
+            raise _Refusal(400, "invalid_request", "a certificate name appears more than once in the request")
+        self._backend().replace_certificates(updates)
+        return 200, {}
+
+    def put_update_cert(self, raw):
+        body = self._json_body(raw)
+        update = _certificate_update(body, "the request body")
+        self._backend().replace_certificates([update])
+        return 200, {}
+
+    def get_nodes(self, raw):
+        return 200, self._backend().get_nodes()
+
+    def get_node(self, raw):
+        uid = int(self._match.group(1))
+        for node in self._backend().get_nodes():
+            if node.get("uid") == uid:
+                return 200, node
+        raise _Refusal(404, "node_not_found", f"node {uid} does not exist")
+
+    def get_stats(self, raw):
+        return 200, {"connections_accepted": self.server.connections_accepted,
+                     "requests_served": self.server.requests_served,
+                     "tls_contexts_built": self.server.tls.builds}
+
+
+def _certificate_update(item, where: str) -> CertificateUpdate:
+    """One ``{"name", "certificate", "key"}`` object, checked for shape (content: certs.py)."""
+    if not isinstance(item, dict):
+        raise _Refusal(400, "invalid_request", f"{where} must be an object with name, certificate and key")
+    unknown = sorted(set(item) - {"name", "certificate", "key"})
+    if unknown:
+        raise _Refusal(400, "invalid_request", f"{where}: unknown field {unknown[0]!r} (expected name, certificate, key)")
+    name, cert, key = item.get("name"), item.get("certificate"), item.get("key")
+    if not isinstance(name, str) or not name:
+        raise _Refusal(400, "invalid_request", f"{where}: missing certificate name")
+    if not isinstance(cert, str) or not cert.strip():
+        raise _Refusal(400, "invalid_certificate", f"{where}: missing certificate")
+    if key is not None and not isinstance(key, str):
+        raise _Refusal(400, "invalid_request", f"{where}: key must be a PEM string")
+    return CertificateUpdate(name, cert, key if key else None)
+
+
+ROUTES = [
+    (re.compile(r"/v1/cluster"), {"GET": RestHandler.get_cluster, "PUT": RestHandler.put_cluster}),
+    (re.compile(r"/v1/cluster/certificates"), {"GET": RestHandler.get_certificates,
+                                               "PUT": RestHandler.put_certificates}),
+    (re.compile(r"/v1/cluster/update_cert"), {"PUT": RestHandler.put_update_cert}),
+    (re.compile(r"/v1/nodes"), {"GET": RestHandler.get_nodes}),
+    (re.compile(r"/v1/nodes/(\d+)"), {"GET": RestHandler.get_node}),
+    (re.compile(re.escape(STATS_PATH)), {"GET": RestHandler.get_stats}),
+]
+
+
+# -- the --serve mode ----------------------------------------------------------------------------
+def parse_address(text: str) -> tuple[str, int]:
+    """``PORT``, ``HOST:PORT`` or ``[IPv6]:PORT`` -> (host, port); the host defaults to 127.0.0.1."""
+    text = (text or "").strip()
+    m = re.fullmatch(r"\[([0-9A-Fa-f:.%a-zA-Z0-9]+)\]:(\d+)", text)
+    if m:
+        host, port = m.group(1), m.group(2)
+    elif re.fullmatch(r"\d+", text):
+        host, port = "127.0.0.1", text
+    else:
+        host, sep, port = text.rpartition(":")
+        if not sep or not host or not port.isdigit() or ":" in host:
+            raise ValueError(f"--serve takes [HOST:]PORT (e.g. 9443, 127.0.0.1:0 or [::1]:9443), not {text!r}")
+    number = int(port)
+    if not 0 <= number <= 65535:
+        raise ValueError(f"--serve: port {number} is out of range (0-65535; 0 picks a free port)")
+    return host, number
+
+
+def display_url(host: str, port: int) -> str:
+    """The URL local clients should use (the sandbox's api certificate names localhost and 127.0.0.1)."""
+    if host in ("", "0.0.0.0"):
+        host = "127.0.0.1"
+    elif host == "::":
+        host = "::1"
+    return f"https://[{host}]:{port}" if ":" in host else f"https://{host}:{port}"
+
+
+class _Stop(Exception):
+    """SIGTERM: leave serve_forever."""
+
+
+def main(args, printer) -> int:
+    """Serve until Ctrl-C or SIGTERM; exit 0 then."""
+    from .backends.sandbox import SandboxBackend
+
+    for flag, given in (("--cluster", getattr(args, "cluster", None)), ("--profile", getattr(args, "profile", None))):
+        if given:
+            printer.error(f"--serve serves the local sandbox; it cannot be combined with {flag} (see rladmin-py --help)")
+            return EXIT_USAGE
+    if getattr(args, "words", None) or getattr(args, "file", None):
+        printer.error("--serve runs no commands: give either --serve or a command/script (see rladmin-py --help)")
+        return EXIT_USAGE
+    try:
+        host, port = parse_address(args.serve)
+    except ValueError as err:
+        printer.error(str(err))
+        return EXIT_USAGE
+    legacy = os.environ.get(LEGACY_ENV, "").strip().lower()
+    legacy = None if legacy in ("", "0", "false", "no", "off") else ("405" if legacy == "405" else "404")
+
+    backend = SandboxBackend(getattr(args, "sandbox", None))
+    try:
+        state = backend.ensure()
+        user, password = backend.credentials()
+        if not os.path.exists(backend.ca_cert_path):
+            backend._write_ca(state)  # removed by hand: the clients need it
+    except BackendError as err:
+        printer.error(err.message)
+        return err.exit_code
+    finally:
+        backend.close()
+
+    def log(message: str) -> None:
+        printer.err.write(message + "\n")
+        printer.err.flush()
+
+    try:
+        server = SandboxHTTPSServer((host, port), backend.path, legacy=legacy, debug=bool(getattr(args, "debug", False)),
+                                    log=log)
+    except TLSSetupProblem as err:
+        printer.error(str(err))
+        return EXIT_CONNECTION
+    except BackendError as err:
+        printer.error(err.message)
+        return err.exit_code
+    except socket.gaierror as err:
+        printer.error(f"cannot listen on {host}:{port}: unknown host ({err.strerror})")
+        return EXIT_CONNECTION
+    except OSError as err:
+        printer.error(f"cannot listen on {host}:{port}: {err.strerror or err}")
+        return EXIT_CONNECTION
+
+    bound_host, bound_port = server.server_address[:2]
+    url = display_url(host if host not in ("", "0.0.0.0", "::") else bound_host, bound_port)
+
+    def on_term(signum, frame):
+        raise _Stop()
+
+    previous = signal.signal(signal.SIGTERM, on_term)  # before the URL is printed: a client may stop us at once
+    try:
+        _announce(printer, args, url, user, password, backend.ca_cert_path, backend.path)
+        if legacy:
+            log(f"note: {LEGACY_ENV} is set: PUT /v1/cluster/certificates answers {legacy}, as on RS before 7.22.2")
+        if host in ("", "0.0.0.0", "::"):
+            log("note: listening on every interface; the sandbox certificates name only localhost and 127.0.0.1")
+        elif host not in ("127.0.0.1", "localhost"):
+            log(f"note: the sandbox's api certificate names only localhost and 127.0.0.1, not {host}: clients "
+                "that verify it must connect by one of those names, or use -k")
+        server.serve_forever(poll_interval=0.5)
+    except (KeyboardInterrupt, _Stop):
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        server.socket.close()  # refuse new connections at once
+        if not server.wait_idle(STOP_GRACE):
+            log("warning: stopped with requests still in progress")
+        server.server_close()
+        signal.signal(signal.SIGTERM, previous)
+    log(f"stopped serving {url} ({server.connections_accepted} connections, {server.requests_served} requests)")
+    return EXIT_OK
+
+
+def _announce(printer, args, url: str, user: str, password: str, ca_cert: str, path: str) -> None:
+    """What clients need, once the server accepts connections: one JSON line, or a few text lines."""
+    if getattr(args, "json", False):
+        printer.out.write(json.dumps({"url": url, "user": user, "password": password, "ca_cert": ca_cert}) + "\n")
+    else:
+        printer.out.write(
+            f"Serving the sandbox {path} as the RS REST API\n"
+            f"  url:       {url}\n"
+            f"  user:      {user}\n"
+            f"  password:  {password}\n"
+            f"  ca_cert:   {ca_cert}\n"
+            f"Try:\n"
+            f"  curl --cacert {ca_cert} -u '{user}:<password>' {url}/v1/cluster\n"
+            f"  REDIS_ENTERPRISE_PASSWORD=<password> rladmin-py --cluster {url} --user {user} --ca-cert {ca_cert} "
+            f"info cluster\n"
+            f"Press Ctrl-C to stop.\n")
+    printer.out.flush()
