@@ -1,0 +1,382 @@
+"""The interactive shell: a thin prompt_toolkit adapter over :mod:`rladmin_py.completion`.
+
+Only this module imports prompt_toolkit, and only the interactive path imports this module.
+The first prompt appears before pyparsing is imported: completion, highlighting, the toolbar
+and ``?`` walk the grammar data, and the pyparsing parser is built in a background thread once
+the first prompt is on screen (Enter waits for it; validation while typing uses it once ready).
+"""
+from __future__ import annotations
+
+import os
+import sys
+import threading
+
+from prompt_toolkit import PromptSession
+from prompt_toolkit.application import run_in_terminal
+from prompt_toolkit.auto_suggest import AutoSuggestFromHistory
+from prompt_toolkit.completion import CompleteEvent, Completer, Completion, get_common_complete_suffix
+from prompt_toolkit.enums import DEFAULT_BUFFER
+from prompt_toolkit.filters import has_focus
+from prompt_toolkit.history import FileHistory, InMemoryHistory
+from prompt_toolkit.key_binding import KeyBindings
+from prompt_toolkit.lexers import Lexer
+from prompt_toolkit.output.color_depth import ColorDepth
+from prompt_toolkit.shortcuts import CompleteStyle
+from prompt_toolkit.styles import Style
+
+from . import __version__, completion
+from .backends import EXIT_OK, EXIT_USAGE
+
+PROMPT = "rladmin> "
+HELP_LINE = "Use <?> for help at any time, <TAB> for command completion."
+
+STYLE = {
+    "keyword": "ansiblue bold",
+    "flag": "ansimagenta",
+    "parameter": "ansicyan",
+    "value": "ansigreen",
+    "path": "ansiyellow",
+    "string": "ansigreen",
+    "help": "ansiblue",
+    "invalid": "ansired bold underline",
+    "comment": "ansibrightblack italic",
+    "toolbar.target": "bold",
+    "toolbar.error": "bold fg:ansired",
+    "toolbar.hint": "",
+}
+#: How the lexer's token roles (completion.Analysis.roles) are styled.
+ROLE_CLASS = {role: f"class:{role}" for role in ("keyword", "flag", "parameter", "value", "path", "string",
+                                                 "help", "invalid")}
+
+
+# -- helpers with no prompt_toolkit state ---------------------------------------------------------
+def no_color() -> bool:
+    """https://no-color.org: set and not empty."""
+    return bool(os.environ.get("NO_COLOR"))
+
+
+def history_path() -> str:
+    base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
+    return os.path.join(base, "rladmin-py", "history")
+
+
+def prepare_history_file(path: str) -> str:
+    """Create the history file 0600 (its directory 0700) before anything writes to it; tighten
+    the mode of an existing one."""
+    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
+    return path
+
+
+def describe_target(args) -> str:
+    """The banner's and toolbar's target, computed without opening anything (flags > env >
+    profile, like connect.py): the sandbox path, or the cluster URL and user."""
+    url = getattr(args, "cluster", None) or os.environ.get("REDIS_ENTERPRISE_URL")
+    profile = getattr(args, "profile", None)
+    if getattr(args, "sandbox", None) or not (url or profile):
+        path = getattr(args, "sandbox", None)
+        if not path:
+            from .backends.sandbox import default_path
+
+            path = default_path()
+        return f"sandbox {path}"
+    user = getattr(args, "user", None) or os.environ.get("REDIS_ENTERPRISE_USER")
+    if profile:
+        try:  # a local TOML file: cheap, and no network
+            from .connect import load_profile
+
+            data = load_profile(profile)
+            url, user = url or data.get("url"), user or data.get("user")
+        except Exception:  # the first command reports a broken profile properly
+            pass
+    if not url:
+        return f"profile {profile}"
+    try:
+        from .connect import normalize_url
+
+        url = normalize_url(url)
+    except Exception:
+        pass
+    where = f"cluster {url}" + (f" as {user}" if user else "")
+    return f"{where} (profile {profile})" if profile else where
+
+
+def banner(target: str) -> str:
+    return f"rladmin-py {__version__} - {target}\n{HELP_LINE}"
+
+
+class ParserLoader:
+    """Builds the pyparsing parser in a background thread (started after the first prompt)."""
+
+    def __init__(self):
+        self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
+        self.parse = None  # parser.parse, once built
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._build, name="rladmin-parser", daemon=True)
+            self._thread.start()
+
+    def _build(self) -> None:
+        try:
+            from . import parser
+
+            parser.parser()
+            self.parse = parser.parse
+        except Exception:  # Enter will import it again and report the problem there
+            pass
+        finally:
+            self._ready.set()
+
+    @property
+    def ready(self) -> bool:
+        return self._ready.is_set()
+
+    def wait(self) -> None:
+        if self._thread is not None:
+            self._thread.join()
+
+
+class SafeFileHistory(FileHistory):
+    """File history that never writes lines that could carry secrets (they stay in memory for
+    this session's up-arrow only)."""
+
+    def store_string(self, string: str) -> None:
+        if completion.may_hold_secret(string):
+            return
+        super().store_string(string)
+
+
+# -- prompt_toolkit adapters ----------------------------------------------------------------------
+class GrammarCompleter(Completer):
+    """The one place plain candidates become prompt_toolkit Completions."""
+
+    def get_completions(self, document, complete_event):
+        for c in completion.complete(document.text, document.cursor_position):
+            yield Completion(c.text, c.start_position, display=c.display, display_meta=c.description)
+
+
+class GrammarLexer(Lexer):
+    """Highlighting from the grammar walk: keywords, values, paths, the first invalid word."""
+
+    def __init__(self, shell: "Shell"):
+        self.shell = shell
+
+    def lex_document(self, document):
+        lines = document.lines
+        first = self.fragments(lines[0] if lines else "")
+
+        def get_line(lineno: int):
+            if lineno == 0:
+                return first
+            return [("", lines[lineno])] if lineno < len(lines) else []
+
+        return get_line
+
+    def fragments(self, line: str):
+        a = self.shell.analyze(line)
+        if a.status == "comment":
+            return [("class:comment", line)]
+        out, pos = [], 0
+        for tok, role in zip(a.tokens, a.roles):
+            if tok.start > pos:
+                out.append(("", line[pos:tok.start]))
+            out.append((ROLE_CLASS.get(role, ""), line[tok.start:tok.end]))
+            pos = tok.end
+        if pos < len(line):
+            out.append(("", line[pos:]))
+        return out
+
+
+class Shell:
+    def __init__(self, args, printer, input=None, output=None):
+        from .cli import _context
+
+        self.args = args
+        self.printer = printer
+        self.input, self.output = input, output
+        self.target = describe_target(args)
+        self.loader = ParserLoader()
+        self.ctx = _context(args, printer)
+        self.ctx.confirm = self.confirm
+        self._confirm_session = None
+        self.completer = GrammarCompleter()
+        self.session = self._session()
+        self.session.app.after_render += self._after_render
+
+    # -- building ------------------------------------------------------------------------------
+    def _history(self):
+        try:
+            return SafeFileHistory(prepare_history_file(history_path()))
+        except OSError as err:
+            self.printer.note(f"warning: history is not kept: {history_path()}: {err.strerror}")
+            return InMemoryHistory()
+
+    def _key_bindings(self) -> KeyBindings:
+        kb = KeyBindings()
+
+        @kb.add("tab", filter=has_focus(DEFAULT_BUFFER))
+        def _(event):
+            self.tab(event.current_buffer)
+
+        @kb.add("?", filter=has_focus(DEFAULT_BUFFER))
+        def _(event):
+            buf = event.current_buffer
+            before = buf.document.text_before_cursor
+            tokens = completion.tokenize(before)
+            if tokens and not tokens[-1].closed:  # inside an open quote: a literal '?'
+                buf.insert_text("?")
+                return
+            text = self.next_help(buf.document.text, buf.document.cursor_position)
+            run_in_terminal(lambda: self._write(text))
+
+        return kb
+
+    def _session(self) -> PromptSession:
+        return PromptSession(
+            PROMPT,
+            completer=self.completer,
+            complete_while_typing=True,
+            complete_style=CompleteStyle.COLUMN,
+            lexer=GrammarLexer(self),
+            history=self._history(),
+            auto_suggest=AutoSuggestFromHistory(),
+            bottom_toolbar=self.toolbar,
+            key_bindings=self._key_bindings(),
+            style=Style.from_dict(STYLE),
+            include_default_pygments_style=False,
+            color_depth=ColorDepth.DEPTH_1_BIT if no_color() else None,
+            reserve_space_for_menu=8,
+            input=self.input,
+            output=self.output,
+        )
+
+    def tab(self, buf) -> None:
+        """Tab: one candidate is inserted; several insert their common part, then show the menu;
+        Tab again walks the menu. Computed synchronously (the completer takes microseconds), so a
+        Tab typed right after text never races the complete-while-typing coroutine."""
+        state = buf.complete_state
+        if state is not None and state.complete_index is not None:
+            buf.complete_next()
+            return
+        completions = list(self.completer.get_completions(buf.document, CompleteEvent(completion_requested=True)))
+        if not completions:
+            return
+        if len(completions) == 1:
+            buf.apply_completion(completions[0])
+            return
+        suffix = get_common_complete_suffix(buf.document, completions)
+        if suffix:
+            buf.insert_text(suffix)
+            completions = list(self.completer.get_completions(buf.document, CompleteEvent(completion_requested=True)))
+        elif state is not None and state.completions and state.original_document == buf.document:
+            buf.complete_next()  # the menu is already showing: the second Tab selects
+            return
+        try:
+            buf._set_completions(completions)  # show the menu at once, no selection
+        except AttributeError:  # a prompt_toolkit without it: the asynchronous way
+            buf.start_completion(select_first=False)
+
+    def _after_render(self, _app) -> None:
+        self.loader.start()  # once the prompt is on screen (idempotent)
+
+    # -- what the widgets show -----------------------------------------------------------------
+    def analyze(self, line: str) -> completion.Analysis:
+        return completion.analyze(line, self.loader.parse if self.loader.ready else None)
+
+    def toolbar(self):
+        return self.toolbar_for(self.session.default_buffer.text)
+
+    def toolbar_for(self, line: str, width: int | None = None):
+        """Idle: the target and a hint. Typing: the usage of the command (or the error, with its
+        column) first, the target at the right when there is room for both."""
+        a = self.analyze(line)
+        kind, text = completion.toolbar_hint(a)
+        target = f" {self.target} "
+        if not kind:
+            return [("class:toolbar.target", target),
+                    ("class:toolbar.hint", " <TAB> completes, <?> shows what may come next, Ctrl-D leaves")]
+        if width is None:
+            try:
+                width = self.session.app.output.get_size().columns
+            except Exception:
+                width = 80
+        message = [("class:toolbar.error", f" error: {text}")] if kind == "error" else [("class:toolbar.usage", f" {text}")]
+        room = width - len(message[0][1]) - len(target)
+        if room >= 1:
+            message += [("", " " * room), ("class:toolbar.target", target)]
+        return message
+
+    def next_help(self, line: str, cursor: int) -> str:
+        if not line.strip():
+            from . import helptext
+
+            return helptext.command_list()
+        return completion.format_next_help(completion.next_help(line, cursor))
+
+    def _write(self, text: str) -> None:
+        self.printer.out.write(text + "\n")
+        self.printer.out.flush()
+
+    def confirm(self, question: str) -> bool:
+        if self._confirm_session is None:
+            self._confirm_session = PromptSession(input=self.input, output=self.output)
+        try:
+            answer = self._confirm_session.prompt(f"{question} [y/N] ")
+        except (KeyboardInterrupt, EOFError):
+            return False
+        return answer.strip().lower() in ("y", "yes")
+
+    # -- the loop ------------------------------------------------------------------------------
+    def run_line(self, line: str) -> bool:
+        """Run one line; False when the session should end."""
+        from .runner import run_line
+
+        if not line.strip() or line.lstrip().startswith("#"):
+            return True
+        try:
+            self.loader.wait()  # Enter needs the parser; it is usually built long before
+            _, result = run_line(self.ctx, line, self.printer)
+        except KeyboardInterrupt:
+            self.printer.err.write("interrupted\n")
+            self.printer.err.flush()
+            return True
+        except Exception as err:  # a bug must not end the session
+            if self.printer.debug:
+                import traceback
+
+                traceback.print_exc(file=self.printer.err)
+            self.printer.error(f"internal error: {type(err).__name__}: {err}")
+            return True
+        return not (result is not None and result.kind == "exit")
+
+    def loop(self) -> int:
+        self._write(banner(self.target))
+        if self.target.startswith("sandbox ") and not os.path.exists(self.target[len("sandbox "):]):
+            self._write("The sandbox does not exist yet: the first command creates it (a few seconds).")
+        try:
+            while True:
+                try:
+                    line = self.session.prompt()
+                except KeyboardInterrupt:  # Ctrl-C: a fresh, empty line
+                    continue
+                except EOFError:  # Ctrl-D
+                    break
+                if not self.run_line(line):
+                    break
+        finally:
+            self.ctx.close()
+        return EXIT_OK
+
+
+def run(args, printer, *, input=None, output=None) -> int:
+    """The interactive session; its exit code (0 when left with exit, quit or Ctrl-D)."""
+    if input is None and not sys.stdin.isatty():  # never a PromptSession on a pipe
+        printer.error("the interactive shell needs a terminal; give a command, or a script with -f FILE")
+        return EXIT_USAGE
+    return Shell(args, printer, input=input, output=output).loop()
