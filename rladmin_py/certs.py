@@ -2,22 +2,37 @@
 
 One module serves the shell (files on the operator's machine, checked before anything is sent)
 and the sandbox cluster and server (PEM text received in a request), so both refuse the same
-things with the same words. Requirements: rs-tls.md section 5.
+things with the same words. Requirements: rs-tls.md section 5; issue 3.
+
+- :func:`prepare` is the one entry point (text in, a checked :class:`Bundle` out);
+  :func:`prepare_files` reads the files first. Both raise only :class:`CertificateProblem`,
+  whose message is one line, names the file and the problem, and never holds key material.
+- Refusals are what RS refuses (or would choke on); warnings are returned in the bundle and the
+  caller decides (``--strict`` turns them into refusals).
+- What is sent is normalised: the certificates re-encoded from what was parsed (PEM, LF, file
+  order), the key as its own PEM block; text around the blocks is dropped (with a note).
 
 Error codes and HTTP statuses follow the RS API where it documents them (400 invalid
-certificate, 403 unknown name, 406 expired, ``key_values_mismatch``); the other snake_case
-codes are our guess at RS's style.
+certificate, 406 expired, ``key_values_mismatch``, ``CERTIFICATE_VERIFY_FAILED``); the other
+snake_case codes are our guess at RS's style.
+
+Speed: a pre-flight of leaf + intermediate + root and an RSA key takes well under a millisecond.
+OpenSSL's RSA private-key validation (primality tests, ~30 ms) is skipped in favour of the cheap
+arithmetic check in :func:`_check_rsa_private`; each signature in the chain is verified once.
 """
 from __future__ import annotations
 
+import base64
+import binascii
 import datetime as dt
+import math
 import os
 import re
 import shlex
 from dataclasses import dataclass, field
+from typing import Callable, NoReturn
 
 from cryptography import x509
-from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
@@ -30,19 +45,66 @@ MIN_RSA_BITS = 2048
 EXPIRY_WARNING_DAYS = 30
 MAX_FILE_BYTES = 1 << 20
 
-_BLOCK = re.compile(r"-----BEGIN ([A-Z0-9 ]+)-----[ \t]*\n(.*?)\n?-----END \1-----", re.S)
-_KEY_LABELS = ("PRIVATE KEY", "RSA PRIVATE KEY", "EC PRIVATE KEY", "ENCRYPTED PRIVATE KEY",
-               "DSA PRIVATE KEY", "OPENSSH PRIVATE KEY")
+CERT_LABELS = ("CERTIFICATE", "X509 CERTIFICATE", "TRUSTED CERTIFICATE")
+KEY_LABELS = ("PRIVATE KEY", "RSA PRIVATE KEY", "EC PRIVATE KEY", "ENCRYPTED PRIVATE KEY",
+              "DSA PRIVATE KEY", "OPENSSH PRIVATE KEY", "ANY PRIVATE KEY")
+_CSR_LABELS = ("CERTIFICATE REQUEST", "NEW CERTIFICATE REQUEST")
+_PUBLIC_LABELS = ("PUBLIC KEY", "RSA PUBLIC KEY")
+_KEY_LABELS = KEY_LABELS  # the name older callers used
+
+# A BEGIN or END line. Labels are upper case words; anything else that looks like one is corrupt.
+_MARKER = re.compile(r"-----(BEGIN|END) ([A-Z0-9][A-Z0-9 ]{0,62}[A-Z0-9]|[A-Z0-9])-----")
+_ESCAPED_PEM = re.compile(r"-----BEGIN [A-Z0-9 ]+-----\\[rn]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_PKCS12_HEAD = b"\x02\x01\x03\x30"  # PFX: SEQUENCE { INTEGER 3, ContentInfo ... }
+_OID_PKCS7_DATA = b"\x06\x09\x2a\x86\x48\x86\xf7\x0d\x01\x07\x01"
 
 
 class CertificateProblem(Exception):
     """A certificate or key RS would refuse. ``message`` is one line and never holds key material."""
 
     def __init__(self, message: str, error_code: str = "invalid_certificate", status: int = 400):
+        message = _CONTROL.sub("?", message)
         super().__init__(message)
         self.message = message
         self.error_code = error_code
         self.status = status
+
+
+def _refuse(message: str, error_code: str = "invalid_certificate", status: int = 400) -> NoReturn:
+    problem = CertificateProblem(message, error_code, status)
+    problem.__suppress_context__ = True  # as `raise ... from None`: the parser's own error adds nothing
+    raise problem
+
+
+# -- PEM text -----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Block:
+    """One PEM block: its label, its RFC 1421 headers (``Proc-Type``...) and its base64 body."""
+
+    label: str
+    b64: str
+    headers: tuple[str, ...]
+    line: int  # where its BEGIN line is, 1-based
+
+    @property
+    def text(self) -> str:
+        """The block as normalised PEM: LF line endings, base64 wrapped at 64 columns."""
+        head = "".join(h + "\n" for h in self.headers) + ("\n" if self.headers else "")
+        body = "\n".join(self.b64[i : i + 64] for i in range(0, len(self.b64), 64))
+        return f"-----BEGIN {self.label}-----\n{head}{body}\n-----END {self.label}-----\n"
+
+    def der(self) -> bytes | None:
+        """The decoded body, or None if it is not valid base64."""
+        try:
+            return base64.b64decode(self.b64, validate=True)
+        except (binascii.Error, ValueError):
+            return None
+
+    @property
+    def encrypted(self) -> bool:
+        return self.label == "ENCRYPTED PRIVATE KEY" or any(
+            h.replace(" ", "").upper().startswith("PROC-TYPE:4,ENCRYPTED") for h in self.headers)
 
 
 @dataclass
@@ -50,162 +112,290 @@ class PemText:
     """The PEM blocks of one file or field, with the text around them dropped."""
 
     source: str
-    blocks: list[tuple[str, str]]  # (label, normalised block text ending in "\n")
+    blocks: list[Block]
     dropped_text: bool
+    notes: list[str] = field(default_factory=list)
+
+    def of(self, *labels: str) -> list[Block]:
+        return [b for b in self.blocks if b.label in labels]
 
     def labelled(self, *labels: str) -> list[str]:
-        return [text for label, text in self.blocks if label in labels]
+        return [b.text for b in self.of(*labels)]
 
 
-@dataclass
-class Bundle:
-    """A certificate (chain) and its key, normalised and checked, ready to be sent."""
+def pem_blocks(text: str, source: str) -> PemText:
+    """Split text into PEM blocks; anything outside them (Bag Attributes, subject= lines) is dropped.
 
-    name: str
-    chain: list[x509.Certificate]
-    certificate_pem: str
-    key_pem: str | None
-    notes: list[str] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
+    A BEGIN line without its END line, an END line without its BEGIN line, or a block closed by
+    another label's END line is refused (a truncated or spliced file).
+    """
+    notes = []
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if _ESCAPED_PEM.search(text):  # JSON-escaped PEM (the REST route's sed step): undo it
+        text = text.replace("\\r\\n", "\n").replace("\\n", "\n").replace("\\r", "\n")
+        notes.append(f"{source}: newlines written as \\n (JSON-escaped PEM) were read as line breaks")
+    blocks: list[Block] = []
+    outside: list[str] = []
+    pos = 0
+    opened: tuple[str, int, int] | None = None  # label, body start, line
+    line, counted = 1, 0  # line numbers, counted incrementally (a hostile file may hold many blocks)
+    for m in _MARKER.finditer(text):
+        kind, label = m.group(1), m.group(2)
+        line += text.count("\n", counted, m.start())
+        counted = m.start()
+        if kind == "BEGIN":
+            if opened:
+                _refuse(f"{source}: truncated PEM: the {opened[0]} block that begins on line {opened[2]} "
+                        f"has no END line (another block begins on line {line})")
+            outside.append(text[pos : m.start()])
+            opened = (label, m.end(), line)
+            continue
+        if not opened:
+            _refuse(f"{source}: corrupt PEM: an END {label} line (line {line}) without its BEGIN line")
+        if label != opened[0]:
+            _refuse(f"{source}: corrupt PEM: the {opened[0]} block that begins on line {opened[2]} "
+                    f"ends with END {label} (line {line})")
+        blocks.append(_block(opened[0], text[opened[1] : m.start()], opened[2]))
+        pos, opened = m.end(), None
+    if opened:
+        _refuse(f"{source}: truncated PEM: the {opened[0]} block that begins on line {opened[2]} has no END line")
+    outside.append(text[pos:])
+    rest = "".join(outside)
+    if "-----BEGIN" in rest or "-----END" in rest:
+        line = text.count("\n", 0, text.find("-----BEGIN" if "-----BEGIN" in rest else "-----END")) + 1
+        _refuse(f"{source}: corrupt PEM: a malformed BEGIN or END line (line {line})")
+    dropped = bool(rest.strip())
+    if dropped:
+        what = ("Bag Attributes lines from a PFX conversion" if "Bag Attributes" in rest or "Key Attributes" in rest
+                else f"{len([ln for ln in rest.splitlines() if ln.strip()])} line(s) of text")
+        notes.append(f"{source}: dropped the text outside the BEGIN/END blocks ({what})")
+    return PemText(source, blocks, dropped, notes)
 
-    @property
-    def leaf(self) -> x509.Certificate:
-        return self.chain[0]
 
-    def __repr__(self) -> str:
-        return f"Bundle(name={self.name!r}, chain={len(self.chain)}, key={'<redacted>' if self.key_pem else None})"
+def _block(label: str, body: str, line: int) -> Block:
+    headers, data = [], []
+    for raw in body.split("\n"):
+        stripped = raw.strip()
+        if not stripped:
+            continue
+        if ":" in stripped and not data:
+            headers.append(stripped)
+        else:
+            data.append("".join(stripped.split()))
+    return Block(label, "".join(data), tuple(headers), line)
 
 
-# -- reading --------------------------------------------------------------------------------
+def _der_prefix(der: bytes) -> bytes:
+    """The first DER element of ``der`` (OpenSSL's TRUSTED CERTIFICATE appends trust settings)."""
+    if len(der) < 2:
+        return der
+    n = der[1]
+    if n < 0x80:
+        return der[: 2 + n]
+    width = n & 0x7F
+    if not 0 < width <= 4 or len(der) < 2 + width:
+        return der
+    return der[: 2 + width + int.from_bytes(der[2 : 2 + width], "big")]
+
+
+# -- reading files ------------------------------------------------------------------------------
 def read_file(path: str, role: str) -> str:
     """The text of a certificate or key file; every way a file can be wrong is one clear line."""
     shown = path
     path = os.path.expanduser(path)
+    what = "certificate file" if role == "certificate" else "key file"
     if not os.path.lexists(path):
-        raise CertificateProblem(f"{shown}: no such file ({role})", "file_not_found")
+        _refuse(f"{shown}: no such file (the {what})", "file_not_found")
     if os.path.isdir(path):
-        raise CertificateProblem(f"{shown}: is a directory, not a {role}", "not_a_file")
+        _refuse(f"{shown}: is a directory, not a {what}", "not_a_file")
     try:
         with open(path, "rb") as fh:
             data = fh.read(MAX_FILE_BYTES + 1)
     except PermissionError:
-        raise CertificateProblem(f"{shown}: permission denied (cannot read the {role})", "unreadable") from None
+        _refuse(f"{shown}: permission denied: cannot read the {what}", "unreadable")
     except OSError as err:
-        raise CertificateProblem(f"{shown}: cannot read the {role}: {err.strerror}", "unreadable") from None
+        _refuse(f"{shown}: cannot read the {what}: {err.strerror or type(err).__name__}", "unreadable")
     if len(data) > MAX_FILE_BYTES:
-        raise CertificateProblem(f"{shown}: larger than 1 MiB: not a PEM {role}", "invalid_certificate")
-    if not data.strip():
-        raise CertificateProblem(f"{shown}: the file is empty (expected a PEM {role})", "empty_file")
-    if b"-----BEGIN" not in data:
-        _refuse_binary(shown, data, role)
+        _refuse(f"{shown}: larger than 1 MiB: not a PEM {role}", "invalid_certificate")
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):  # UTF-16 (Windows editors)
+        try:
+            data = data.decode("utf-16").encode("utf-8")
+        except UnicodeDecodeError:
+            pass
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
+    if not data.strip():
+        _refuse(f"{shown}: the file is empty (expected a PEM {role})", "empty_file")
+    if b"-----BEGIN" not in data and b"-----END" not in data:
+        _refuse_not_pem(shown, data, role)
     return data.decode("utf-8", errors="replace")
 
 
-def _refuse_binary(shown: str, data: bytes, role: str) -> None:
-    """Not PEM: say what it most likely is (DER, PKCS#12) and how to convert it."""
+def _converted_name(shown: str, suffix: str) -> str:
+    """Where a conversion command should write: never over the input, nor over an existing file."""
+    stem = re.sub(r"\.(der|cer|crt|pfx|p12|pem)$", "", shown, flags=re.I)
+    target = stem + suffix
+    if target == shown or os.path.lexists(os.path.expanduser(target)):
+        target = stem + "-converted" + suffix
+    return shlex.quote(target)
+
+
+def _refuse_not_pem(shown: str, data: bytes, role: str) -> None:
+    """No PEM block: say what the file most likely is (DER, PKCS#12) and how to convert it."""
     q = shlex.quote(shown)
-    base = shlex.quote(re.sub(r"\.(der|cer|crt|key|pfx|p12)$", "", shown) + ".pem")
     if data[:1] == b"\x30":
-        if role == "private key":
-            try:
-                serialization.load_der_private_key(data, password=None)
-                raise CertificateProblem(
-                    f"{shown}: the key is DER, not PEM; convert it with: openssl pkey -inform der -in {q} -out {base}",
-                    "der_not_pem")
-            except (ValueError, TypeError):
-                pass
-        else:
-            try:
-                x509.load_der_x509_certificate(data)
-                raise CertificateProblem(
-                    f"{shown}: the certificate is DER, not PEM; convert it with: "
-                    f"openssl x509 -inform der -in {q} -out {base}", "der_not_pem")
-            except ValueError:
-                pass
-        raise CertificateProblem(
-            f"{shown}: binary data, not PEM (a PKCS#12/PFX file? convert it with: "
-            f"openssl pkcs12 -in {q} -nodes -out {base})", "der_not_pem")
-    raise CertificateProblem(f"{shown}: no PEM block found (expected a PEM {role})", "invalid_certificate")
-
-
-def pem_blocks(text: str, source: str) -> PemText:
-    """Split text into PEM blocks; anything outside them (Bag Attributes, subject= lines) is dropped."""
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
-    blocks = []
-    outside = []
-    last = 0
-    for m in _BLOCK.finditer(text):
-        outside.append(text[last : m.start()])
-        last = m.end()
-        body = "\n".join(line.strip() for line in m.group(2).split("\n") if line.strip())
-        blocks.append((m.group(1), f"-----BEGIN {m.group(1)}-----\n{body}\n-----END {m.group(1)}-----\n"))
-    outside.append(text[last:])
-    rest = "".join(outside)
-    if "-----BEGIN" in rest or "-----END" in rest:
-        raise CertificateProblem(f"{source}: truncated or corrupt PEM (a BEGIN line without its END line)",
-                                 "invalid_certificate")
-    return PemText(source, blocks, bool(rest.strip()))
-
-
-def load_chain(pem: PemText) -> list[x509.Certificate]:
-    texts = pem.labelled("CERTIFICATE", "X509 CERTIFICATE", "TRUSTED CERTIFICATE")
-    if not texts:
-        raise CertificateProblem(f"{pem.source}: no certificate in the file (no BEGIN CERTIFICATE block)",
-                                 "invalid_certificate")
-    chain = []
-    for i, text in enumerate(texts, 1):
+        if _PKCS12_HEAD in data[:8] and _OID_PKCS7_DATA in data[:40]:
+            _refuse(f"{shown}: a PKCS#12 (PFX) bundle, not PEM; convert it with: openssl pkcs12 -in {q} -nodes "
+                    f"-out {_converted_name(shown, '.pem')} and give that file as certificate_file "
+                    "without key_file", "pkcs12_not_pem")
         try:
-            chain.append(x509.load_pem_x509_certificate(text.encode()))
-        except ValueError:
-            raise CertificateProblem(
-                f"{pem.source}: certificate {i} of {len(texts)} is corrupt (not a valid PEM certificate)",
-                "invalid_certificate") from None
+            x509.load_der_x509_certificate(data)
+            is_cert = True
+        except Exception:  # not a certificate (any parse failure)
+            is_cert = False
+        if is_cert:
+            if role == "certificate":
+                _refuse(f"{shown}: the certificate is DER, not PEM; convert it with: "
+                        f"openssl x509 -inform der -in {q} -out {_converted_name(shown, '.pem')}", "der_not_pem")
+            _refuse(f"{shown}: a DER certificate, not a private key (are certificate_file and key_file swapped?)",
+                    "invalid_key")
+        try:
+            serialization.load_der_private_key(data, password=None, unsafe_skip_rsa_key_validation=True)
+            is_key = True
+        except TypeError:  # an encrypted DER key
+            is_key = True
+        except Exception:
+            is_key = False
+        if is_key:
+            if role == "certificate":
+                _refuse(f"{shown}: a DER private key, not a certificate (are certificate_file and key_file swapped?)",
+                        "invalid_certificate")
+            _refuse(f"{shown}: the key is DER, not PEM; convert it with: "
+                    f"openssl pkey -inform der -in {q} -out {_converted_name(shown, '.pem')}", "der_not_pem")
+        _refuse(f"{shown}: binary (DER) data that is neither a certificate nor a key; expected a PEM {role}",
+                "der_not_pem")
+    if data.lstrip().startswith((b"ssh-", b"ecdsa-sha2-")):
+        _refuse(f"{shown}: an OpenSSH key, not a PEM {role}", "invalid_certificate")
+    _refuse(f"{shown}: no PEM block (-----BEGIN ...-----) found; expected a PEM {role}", "invalid_certificate")
+
+
+# -- loading ------------------------------------------------------------------------------------
+def load_chain(pem: PemText) -> list[x509.Certificate]:
+    """The certificates of a certificate file, in file order; refuses corrupt ones."""
+    blocks = pem.of(*CERT_LABELS)
+    if not blocks:
+        src = pem.source
+        if pem.of(*_CSR_LABELS):
+            _refuse(f"{src}: holds a certificate signing request (CSR), not a certificate; "
+                    "have your CA sign it and use the certificate it returns")
+        if pem.of(*KEY_LABELS):
+            _refuse(f"{src}: holds a private key but no certificate (are certificate_file and key_file swapped?)")
+        if pem.of(*_PUBLIC_LABELS):
+            _refuse(f"{src}: holds a public key, not a certificate")
+        _refuse(f"{src}: no certificate in the file (no BEGIN CERTIFICATE block)")
+    chain = []
+    for i, block in enumerate(blocks, 1):
+        where = f"certificate {i} of {len(blocks)}" if len(blocks) > 1 else "the certificate"
+        der = block.der()
+        if der is None:
+            _refuse(f"{pem.source}: {where} (line {block.line}) is corrupt: its body is not valid base64")
+        if block.label == "TRUSTED CERTIFICATE":
+            der = _der_prefix(der)
+        try:
+            cert = x509.load_der_x509_certificate(der)
+            # Parsed lazily by cryptography: touch now so a malformed field is refused here, not later.
+            cert.subject, cert.issuer, cert.extensions  # noqa: B018
+            cert.not_valid_after_utc, cert.not_valid_before_utc  # noqa: B018
+        except Exception:  # any parse failure of untrusted input is "corrupt"
+            _refuse(f"{pem.source}: {where} (line {block.line}) is corrupt or truncated "
+                    "(not a valid X.509 certificate)")
+        chain.append(cert)
     return chain
 
 
+def _decrypt_command(source: str) -> str:
+    return (f"openssl pkey -in {shlex.quote(source)} -out "
+            f"{_converted_name(source, '-unencrypted.pem')}")
+
+
 def load_key(pem: PemText):
-    """The one private key of a key file, refusing encrypted keys with the command that decrypts them."""
-    texts = [(label, text) for label, text in pem.blocks if label in _KEY_LABELS]
-    if not texts:
-        raise CertificateProblem(f"{pem.source}: no private key in the file (no BEGIN PRIVATE KEY block)",
-                                 "invalid_key")
-    if len(texts) > 1:
-        raise CertificateProblem(f"{pem.source}: {len(texts)} private keys in the file; a key file holds exactly one",
-                                 "invalid_key")
-    label, text = texts[0]
-    plain = re.sub(r"(\.pem|\.key)?$", "", pem.source, count=1) + "-unencrypted.pem"
-    decrypt = f"openssl pkey -in {shlex.quote(pem.source)} -out {shlex.quote(plain)}"
-    if label == "ENCRYPTED PRIVATE KEY" or "Proc-Type: 4,ENCRYPTED" in text:
-        raise CertificateProblem(
-            f"{pem.source}: the private key is password-protected; RS needs an unencrypted key. "
-            f"Write an unencrypted copy with: {decrypt}", "encrypted_key")
-    if label == "OPENSSH PRIVATE KEY":
-        raise CertificateProblem(f"{pem.source}: an OpenSSH key, not a PEM private key", "invalid_key")
+    """The one private key of a key file: (key object, normalised PEM block text).
+
+    Encrypted keys are refused with the ``openssl pkey`` command that writes an unencrypted copy.
+    """
+    src = pem.source
+    blocks = pem.of(*KEY_LABELS)
+    if not blocks:
+        if pem.of(*CERT_LABELS):
+            _refuse(f"{src}: holds a certificate, not a private key (are certificate_file and key_file swapped?)",
+                    "invalid_key")
+        if pem.of(*_PUBLIC_LABELS):
+            _refuse(f"{src}: holds a public key, not the private key", "invalid_key")
+        if pem.of("EC PARAMETERS"):
+            _refuse(f"{src}: holds only EC PARAMETERS, no private key", "invalid_key")
+        _refuse(f"{src}: no private key in the file (no BEGIN PRIVATE KEY block)", "invalid_key")
+    if len(blocks) > 1:
+        _refuse(f"{src}: {len(blocks)} private keys in the file; a key file holds exactly one", "invalid_key")
+    block = blocks[0]
+    if block.encrypted:
+        _refuse(f"{src}: the private key is password-protected, and RS takes no passphrase; "
+                f"write an unencrypted copy with: {_decrypt_command(src)}", "encrypted_key")
+    if block.label == "OPENSSH PRIVATE KEY":
+        _refuse(f"{src}: an OpenSSH private key; RS needs a PEM private key (PKCS#8, PKCS#1 or SEC1)", "invalid_key")
+    der = block.der()
+    if der is None:
+        _refuse(f"{src}: the private key (line {block.line}) is corrupt: its body is not valid base64", "invalid_key")
     try:
-        key = serialization.load_pem_private_key(text.encode(), password=None)
-    except TypeError:
-        raise CertificateProblem(
-            f"{pem.source}: the private key is password-protected; RS needs an unencrypted key. "
-            f"Write an unencrypted copy with: {decrypt}", "encrypted_key") from None
-    except (ValueError, UnsupportedAlgorithm):  # corrupt, or a type cryptography cannot read
-        raise CertificateProblem(f"{pem.source}: the private key is corrupt or truncated", "invalid_key") from None
-    return key, text
+        # OpenSSL's RSA check (primality tests) costs ~30 ms; _check_rsa_private does what matters here.
+        key = serialization.load_der_private_key(der, password=None, unsafe_skip_rsa_key_validation=True)
+    except TypeError:  # encrypted after all
+        _refuse(f"{src}: the private key is password-protected, and RS takes no passphrase; "
+                f"write an unencrypted copy with: {_decrypt_command(src)}", "encrypted_key")
+    except Exception:  # corrupt, or a type cryptography cannot read
+        _refuse(f"{src}: the private key (line {block.line}) is corrupt or truncated", "invalid_key")
+    if isinstance(key, rsa.RSAPrivateKey) and not _check_rsa_private(key):
+        _refuse(f"{src}: the private key (line {block.line}) is corrupt (its RSA numbers are inconsistent)",
+                "invalid_key")
+    return key, block.text
 
 
-# -- facts about certificates -----------------------------------------------------------------
+def _check_rsa_private(key) -> bool:
+    """n = p*q and e*d = 1 mod lcm(p-1, q-1): catches a damaged key without primality tests."""
+    try:
+        priv = key.private_numbers()
+        pub = priv.public_numbers
+        p, q = priv.p, priv.q
+        if p < 2 or q < 2 or p * q != pub.n:
+            return False
+        lam = (p - 1) * (q - 1) // math.gcd(p - 1, q - 1)
+        return (pub.e * priv.d) % lam == 1
+    except Exception:
+        return False
+
+
+# -- facts about certificates -------------------------------------------------------------------
 def _spki(public_key) -> bytes:
     return public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
 
 
+def _cert_spki(cert: x509.Certificate) -> bytes:
+    return cert.public_key().public_bytes(serialization.Encoding.DER,
+                                          serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
 def key_matches(cert: x509.Certificate, key) -> bool:
-    return _spki(cert.public_key()) == _spki(key.public_key())
+    try:
+        return _cert_spki(cert) == _spki(key.public_key())
+    except Exception:  # a certificate key type cryptography cannot load
+        return False
 
 
 def common_name(name: x509.Name) -> str:
-    cns = name.get_attributes_for_oid(NameOID.COMMON_NAME)
-    return str(cns[0].value) if cns else name.rfc4514_string()
+    try:
+        cns = name.get_attributes_for_oid(NameOID.COMMON_NAME)
+        return str(cns[0].value) if cns else name.rfc4514_string()
+    except Exception:
+        return "?"
 
 
 def sans(cert: x509.Certificate) -> list[str]:
@@ -225,14 +415,44 @@ def key_description(public_key) -> tuple[str, int]:
     return type(public_key).__name__.replace("PublicKey", "").lstrip("_"), getattr(public_key, "key_size", 0)
 
 
+def _cert_key_description(cert: x509.Certificate) -> tuple[str, int]:
+    try:
+        return key_description(cert.public_key())
+    except Exception:  # an algorithm cryptography does not know
+        return "unknown", 0
+
+
 def _issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+    """``issuer`` signed ``cert``: names match and the signature verifies.
+
+    A signature cryptography cannot check (SHA-1, which it no longer verifies, or an exotic
+    algorithm) counts when the names and the key identifiers agree; SHA-1 gets its own warning.
+    """
     if cert.issuer != issuer.subject:
         return False
     try:
         cert.verify_directly_issued_by(issuer)
-    except Exception:  # wrong signature, unsupported algorithm
-        return False
+    except Exception:  # wrong signature, wrong key type, malformed; or an algorithm it cannot verify
+        return False if _verifiable(cert) else _key_ids_agree(cert, issuer)
     return True
+
+
+def _verifiable(cert: x509.Certificate) -> bool:
+    try:
+        return not isinstance(cert.signature_hash_algorithm, (hashes.SHA1, hashes.MD5))
+    except Exception:
+        return False
+
+
+def _key_ids_agree(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+    try:
+        aki = cert.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value.key_identifier
+        ski = issuer.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
+    except x509.ExtensionNotFound:
+        return True  # nothing more to compare: the names agree
+    except Exception:
+        return False
+    return aki is None or aki == ski
 
 
 def _eku(cert: x509.Certificate) -> set:
@@ -250,18 +470,22 @@ def _covers(names: list[str], host: str) -> bool:
     return False
 
 
+def _iso(when: dt.datetime) -> str:
+    return when.isoformat().replace("+00:00", "Z")
+
+
 def summary(name: str, cert: x509.Certificate, now: dt.datetime | None = None) -> dict:
     """What ``cluster certificate show`` reports for one certificate (no key material)."""
     now = now or dt.datetime.now(dt.timezone.utc)
-    kind, bits = key_description(cert.public_key())
+    kind, bits = _cert_key_description(cert)
     not_after = cert.not_valid_after_utc
     return {
         "name": name,
         "subject": cert.subject.rfc4514_string(),
         "issuer": cert.issuer.rfc4514_string(),
         "sans": sans(cert),
-        "not_before": cert.not_valid_before_utc.isoformat().replace("+00:00", "Z"),
-        "not_after": not_after.isoformat().replace("+00:00", "Z"),
+        "not_before": _iso(cert.not_valid_before_utc),
+        "not_after": _iso(not_after),
         "days_left": (not_after - now).days,
         "key_type": kind,
         "key_size": bits,
@@ -270,35 +494,86 @@ def summary(name: str, cert: x509.Certificate, now: dt.datetime | None = None) -
     }
 
 
-# -- the checks --------------------------------------------------------------------------------
+def summaries(held: dict, wanted: str | None = None, *, on_problem: Callable[[str], None] | None = None,
+              now: dt.datetime | None = None) -> list[dict]:
+    """Summaries of the leaf of every ``<name>_cert`` in a GET /v1/cluster/certificates map.
+
+    Keys in ``held`` are never looked at. A stored certificate that cannot be read is skipped and
+    reported through ``on_problem``.
+    """
+    out = []
+    for field_name in sorted(held):
+        if not field_name.endswith("_cert") or not isinstance(held[field_name], str):
+            continue
+        name = field_name[: -len("_cert")]
+        if wanted and name != wanted:
+            continue
+        try:
+            chain = load_chain(pem_blocks(held[field_name], f"the cluster's {name} certificate"))
+            out.append(summary(name, chain[0], now))
+        except CertificateProblem as err:
+            if on_problem:
+                on_problem(err.message)
+    return out
+
+
+# -- the checks ---------------------------------------------------------------------------------
+def _describe(chain: list[x509.Certificate]) -> str:
+    return ", ".join(f"{i} {common_name(c.subject)!r}" for i, c in enumerate(chain, 1))
+
+
+def _order_problem(chain: list[x509.Certificate], source: str, bad: int | None = None) -> CertificateProblem:
+    """Why the chain is not leaf first then each issuer: the expected order when one exists."""
+    expected = _proper_order(chain)
+    if expected is not None:
+        names = " -> ".join(repr(common_name(c.subject)) for c in expected)
+        return CertificateProblem(
+            f"{source}: chain out of order: expected the leaf first, then each certificate's issuer: {names} "
+            f"(the file has {_describe(chain)})", "CERTIFICATE_VERIFY_FAILED")
+    i = bad if bad is not None else 0
+    cert, nxt = chain[i], chain[i + 1]
+    if cert.issuer == nxt.subject:
+        return CertificateProblem(
+            f"{source}: certificate {i + 2} ({common_name(nxt.subject)!r}) has the name of the issuer of "
+            f"certificate {i + 1} but did not sign it (another CA with the same name, or a damaged certificate)",
+            "CERTIFICATE_VERIFY_FAILED")
+    return CertificateProblem(
+        f"{source}: certificate {i + 1} ({common_name(cert.subject)!r}) is issued by "
+        f"{common_name(cert.issuer)!r}, but certificate {i + 2} is {common_name(nxt.subject)!r}: the chain is "
+        "incomplete or holds unrelated certificates; it must be the leaf, then each issuer in turn",
+        "CERTIFICATE_VERIFY_FAILED")
+
+
 def check_chain_order(chain: list[x509.Certificate], source: str) -> None:
+    """Each certificate must be issued by the next (one signature verification per pair)."""
+    if len(chain) > 1:
+        seen: dict[x509.Certificate, int] = {}
+        for i, cert in enumerate(chain, 1):
+            if cert in seen:
+                _refuse(f"{source}: certificate {i} ({common_name(cert.subject)!r}) repeats certificate {seen[cert]}; "
+                        "remove the duplicate", "CERTIFICATE_VERIFY_FAILED")
+            seen[cert] = i
     for i in range(len(chain) - 1):
         if not _issued_by(chain[i], chain[i + 1]):
-            expected = _proper_order(chain)
-            if expected is None:
-                raise CertificateProblem(
-                    f"{source}: certificate {i + 2} ({common_name(chain[i + 1].subject)}) did not issue certificate "
-                    f"{i + 1} ({common_name(chain[i].subject)}); the chain is incomplete or holds unrelated certificates",
-                    "CERTIFICATE_VERIFY_FAILED")
-            names = " -> ".join(common_name(c.subject) for c in expected)
-            raise CertificateProblem(
-                f"{source}: chain out of order; expected the leaf first, then each issuer: {names}",
-                "CERTIFICATE_VERIFY_FAILED")
+            raise _order_problem(chain, source, i)
 
 
 def _proper_order(chain: list[x509.Certificate]) -> list[x509.Certificate] | None:
     """The same certificates leaf first, each followed by its issuer, if such an order exists."""
-    issuers = {id(c) for c in chain for d in chain if c is not d and _issued_by(d, c)}
-    leaves = [c for c in chain if id(c) not in issuers]
+    n = len(chain)
+    if n < 2 or n > 10:
+        return None
+    issued = {(i, j) for i in range(n) for j in range(n) if i != j and _issued_by(chain[i], chain[j])}
+    leaves = [i for i in range(n) if not any((j, i) in issued for j in range(n))]
     if len(leaves) != 1:
         return None
     order = [leaves[0]]
-    while len(order) < len(chain):
-        nxt = [c for c in chain if c not in order and _issued_by(order[-1], c)]
+    while len(order) < n:
+        nxt = [j for j in range(n) if j not in order and (order[-1], j) in issued]
         if not nxt:
             return None
         order.append(nxt[0])
-    return order
+    return [chain[i] for i in order]
 
 
 def check(name: str, chain: list[x509.Certificate], key, *, source: str, key_source: str,
@@ -307,42 +582,54 @@ def check(name: str, chain: list[x509.Certificate], key, *, source: str, key_sou
     now = now or dt.datetime.now(dt.timezone.utc)
     leaf = chain[0]
     if key is not None and not key_matches(leaf, key):
-        others = [i for i, c in enumerate(chain[1:], 2) if key_matches(c, key)]
-        if others:
-            raise CertificateProblem(
-                f"{source}: chain out of order: the key matches certificate {others[0]}, but the leaf must come first",
-                "CERTIFICATE_VERIFY_FAILED")
-        raise CertificateProblem(
-            f"{key_source}: key_values_mismatch: the private key does not match the certificate in {source}",
-            "key_values_mismatch")
+        if any(key_matches(c, key) for c in chain[1:]):
+            raise _order_problem(chain, source)
+        kkind, kbits = key_description(key.public_key())
+        ckind, cbits = _cert_key_description(leaf)
+        detail = f" (the key is {kkind} {kbits}, the certificate's is {ckind} {cbits})" if (kkind, kbits) != (
+            ckind, cbits) else ""
+        _refuse(f"{key_source}: key_values_mismatch: the private key does not match the certificate in "
+                f"{source}{detail}", "key_values_mismatch")
     if now > leaf.not_valid_after_utc:
-        raise CertificateProblem(
-            f"{source}: the certificate expired on {leaf.not_valid_after_utc:%Y-%m-%d %H:%M} UTC", "cert_expired", 406)
+        _refuse(f"{source}: the certificate expired on {leaf.not_valid_after_utc:%Y-%m-%d %H:%M} UTC "
+                f"({(now - leaf.not_valid_after_utc).days} days ago)", "cert_expired", 406)
     if now < leaf.not_valid_before_utc:
-        raise CertificateProblem(
-            f"{source}: the certificate is not valid until {leaf.not_valid_before_utc:%Y-%m-%d %H:%M} UTC "
-            "(check the clock of the machine that made it)", "cert_not_yet_valid")
-    check_chain_order(chain, source)
-    kind, bits = key_description(leaf.public_key())
+        _refuse(f"{source}: the certificate is not valid until {leaf.not_valid_before_utc:%Y-%m-%d %H:%M} UTC "
+                "(check the clock of the machine that made it)", "cert_not_yet_valid")
+    if name != "mtls_trusted_ca":  # a trusted-CA file may hold several unrelated CAs
+        check_chain_order(chain, source)
+    kind, bits = _cert_key_description(leaf)
     if kind not in ("RSA", "ECDSA"):
-        raise CertificateProblem(f"{source}: {kind} keys are not supported by RS; use RSA (2048 bits or more) or ECDSA",
-                                 "unsupported_key_type")
+        _refuse(f"{source}: {kind} keys are not supported by RS; use RSA (2048 bits or more) or ECDSA",
+                "unsupported_key_type")
     if kind == "RSA" and bits < MIN_RSA_BITS:
-        raise CertificateProblem(f"{source}: the RSA key is {bits} bits; RS requires at least {MIN_RSA_BITS} (4096 recommended)",
-                                 "weak_key")
+        _refuse(f"{source}: the RSA key is {bits} bits; RS requires at least {MIN_RSA_BITS} (4096 recommended)",
+                "weak_key")
     eku = _eku(leaf)
     if name in INTERNODE:
         if kind != "RSA":
-            raise CertificateProblem(f"{source}: internode-encryption certificates must have RSA keys, not {kind}",
-                                     "unsupported_key_type")
+            _refuse(f"{source}: internode-encryption certificates must have RSA keys, not {kind}",
+                    "unsupported_key_type")
         if eku and ExtendedKeyUsageOID.CLIENT_AUTH not in eku:
-            raise CertificateProblem(
-                f"{source}: internode-encryption certificates need extended key usage clientAuth", "missing_client_auth")
+            _refuse(f"{source}: internode-encryption certificates need extended key usage clientAuth "
+                    "(the certificate has only "
+                    f"{', '.join(sorted(getattr(o, '_name', o.dotted_string) for o in eku))})",
+                    "missing_client_auth")
+    return _warnings(name, chain, eku, source=source, fqdn=fqdn, now=now)
 
+
+def _warnings(name: str, chain: list[x509.Certificate], eku: set, *, source: str, fqdn: str | None,
+              now: dt.datetime) -> list[str]:
+    leaf = chain[0]
     warnings = []
     days = (leaf.not_valid_after_utc - now).days
     if days < EXPIRY_WARNING_DAYS:
         warnings.append(f"{source}: the certificate expires in {days} days ({leaf.not_valid_after_utc:%Y-%m-%d})")
+    for i, c in enumerate(chain[1:], 2):
+        if now > c.not_valid_after_utc or now < c.not_valid_before_utc:
+            state = "expired" if now > c.not_valid_after_utc else "not yet valid"
+            warnings.append(f"{source}: certificate {i} ({common_name(c.subject)!r}) in the chain is {state}; "
+                            "clients that build the chain from it may refuse it")
     if name not in KEYLESS:
         missing = [w for w, oid in (("serverAuth", ExtendedKeyUsageOID.SERVER_AUTH),
                                      ("clientAuth", ExtendedKeyUsageOID.CLIENT_AUTH)) if eku and oid not in eku]
@@ -351,62 +638,113 @@ def check(name: str, chain: list[x509.Certificate], key, *, source: str, key_sou
         if fqdn:
             names = sans(leaf)
             if not _covers(names, fqdn):
-                warnings.append(f"{source}: the SANs do not cover the cluster name {fqdn}")
+                warnings.append(f"{source}: the SANs ({', '.join(names) or 'none'}) do not cover the cluster "
+                                f"name {fqdn}")
             if name == "proxy" and not any(n.lower() == f"*.{fqdn.lower()}" for n in names):
                 warnings.append(f"{source}: the SANs lack *.{fqdn}, which database endpoints need")
-    if leaf.issuer == leaf.subject and name not in KEYLESS:
-        warnings.append(f"{source}: the certificate is self-signed; clients must be given it to trust it")
+        if leaf.issuer == leaf.subject:
+            warnings.append(f"{source}: the certificate is self-signed; every client must be given it to trust it")
     try:
-        if isinstance(leaf.signature_hash_algorithm, hashes.SHA1):
-            warnings.append(f"{source}: the certificate is signed with SHA-1; RS requires SHA-256 or better")
-    except Exception:  # unsupported signature algorithm
-        pass
+        algorithm = leaf.signature_hash_algorithm
+    except Exception:  # an algorithm cryptography does not know
+        algorithm = None
+    if isinstance(algorithm, (hashes.SHA1, hashes.MD5)):
+        warnings.append(f"{source}: the certificate is signed with {algorithm.name.upper().replace('SHA1', 'SHA-1')}; "
+                        "RS requires SHA-256 or better")
     return warnings
+
+
+# -- the entry points ---------------------------------------------------------------------------
+@dataclass
+class Bundle:
+    """A certificate (chain) and its key, normalised and checked, ready to be sent."""
+
+    name: str
+    chain: list[x509.Certificate]
+    certificate_pem: str
+    key_pem: str | None  # None: no key is sent (keyless name, or the cluster's current key is kept)
+    notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def leaf(self) -> x509.Certificate:
+        return self.chain[0]
+
+    def __repr__(self) -> str:
+        return f"Bundle(name={self.name!r}, chain={len(self.chain)}, key={'<redacted>' if self.key_pem else None})"
+
+
+def _load_current_key(name: str, current_key_pem: str | None):
+    if not current_key_pem or not isinstance(current_key_pem, str):
+        return None
+    try:
+        key, _ = load_key(pem_blocks(current_key_pem, f"the cluster's current {name} key"))
+    except CertificateProblem:
+        return None
+    return key
 
 
 def prepare(name: str, cert_text: str, key_text: str | None, *, cert_source: str, key_source: str | None = None,
             current_key_pem: str | None = None, fqdn: str | None = None, now: dt.datetime | None = None) -> Bundle:
-    """Normalise and check one certificate (and key) given as text; the one entry point for every path."""
-    notes: list[str] = []
+    """Normalise and check one certificate (and key) given as text; the one entry point for every path.
+
+    ``key_text`` None means no key was given: the certificate file's own key is used if it holds
+    one; otherwise the certificate must match ``current_key_pem`` (the key the cluster holds for
+    that name), which is then kept. Raises :class:`CertificateProblem`; returns the bundle with its
+    notes and warnings.
+    """
+    if not isinstance(cert_text, str):
+        _refuse(f"{cert_source}: the certificate must be PEM text")
+    if key_text is not None and not isinstance(key_text, str):
+        _refuse(f"{key_source or 'key'}: the key must be PEM text", "invalid_key")
     cert_pem = pem_blocks(cert_text, cert_source)
-    if cert_pem.dropped_text:
-        notes.append(f"{cert_source}: text outside the PEM blocks (e.g. Bag Attributes) was dropped")
+    notes = list(cert_pem.notes)
     chain = load_chain(cert_pem)
-    embedded_keys = [b for b in cert_pem.blocks if b[0] in _KEY_LABELS]
+    others = sorted({b.label for b in cert_pem.blocks if b.label not in CERT_LABELS + KEY_LABELS})
+    if others:
+        notes.append(f"{cert_source}: ignored the {', '.join(others)} block(s); only certificates are sent")
+    embedded = cert_pem.of(*KEY_LABELS)
     key_obj = None
     key_pem: str | None = None
-    if key_text is not None:
-        if embedded_keys:
-            raise CertificateProblem(
-                f"{cert_source}: the certificate file also holds a private key; give the key only as key_file",
-                "key_in_certificate")
+
+    if name in KEYLESS:
+        if embedded:
+            _refuse(f"{cert_source}: holds a private key, but {name} takes no key; give a file with only the "
+                    "certificate", "unexpected_key")
+        if key_text is not None:
+            _refuse(f"{key_source or 'key'}: {name} takes no key; leave out key_file", "unexpected_key")
+    elif key_text is not None:
         key_source = key_source or "key"
         kpem = pem_blocks(key_text, key_source)
-        if kpem.dropped_text:
-            notes.append(f"{key_source}: text outside the PEM blocks (e.g. Bag Attributes) was dropped")
-        if kpem.labelled("CERTIFICATE") and not [b for b in kpem.blocks if b[0] in _KEY_LABELS]:
-            raise CertificateProblem(f"{key_source}: holds a certificate, not a private key (files swapped?)",
-                                     "invalid_key")
+        notes += kpem.notes
         key_obj, key_pem = load_key(kpem)
-    elif embedded_keys:
+        if embedded:
+            if len(embedded) == 1 and embedded[0].b64 == kpem.of(*KEY_LABELS)[0].b64:
+                notes.append(f"{cert_source}: also holds the private key; only its certificates are sent as the "
+                             "certificate")
+            else:
+                _refuse(f"{cert_source}: the certificate file also holds a private key, and key_file {key_source} "
+                        "holds another; leave out key_file to use the key in the certificate file, or remove that "
+                        "key from it", "key_in_certificate")
+    elif embedded:
         key_source = cert_source
-        key_obj, key_pem = load_key(PemText(cert_source, embedded_keys, False))
-        notes.append(f"{cert_source}: the private key in the certificate file is used as the key")
-    if name in KEYLESS and key_obj is not None:
-        raise CertificateProblem(f"{name} takes no key: give only certificate_file", "unexpected_key")
-    if key_obj is None and name not in KEYLESS:
-        if current_key_pem is None:
-            raise CertificateProblem(
-                f"no key_file given and the cluster's current {name} key cannot be read; give key_file",
-                "missing_key")
-        current = serialization.load_pem_private_key(current_key_pem.encode(), password=None)
+        key_obj, key_pem = load_key(PemText(cert_source, embedded, False))
+        notes.append(f"{cert_source}: no key_file given: using the private key found in the certificate file "
+                     "(it is sent as the key, not as part of the certificate)")
+    else:
+        current = _load_current_key(name, current_key_pem)
+        if current is None:
+            _refuse(f"{cert_source}: no key_file given, and the cluster's current {name} key cannot be read to "
+                    "check that it matches the new certificate; give key_file", "missing_key")
         if not key_matches(chain[0], current):
-            raise CertificateProblem(
-                f"{cert_source}: no key_file given, and the certificate does not match the cluster's current {name} key "
-                "(key_values_mismatch); give the new key with key_file", "key_values_mismatch")
-    warnings = check(name, chain, key_obj, source=cert_source, key_source=key_source or cert_source, fqdn=fqdn, now=now)
-    normalised = "".join(cert_pem.labelled("CERTIFICATE", "X509 CERTIFICATE", "TRUSTED CERTIFICATE"))
-    return Bundle(name, chain, normalised, key_pem, notes, warnings)
+            _refuse(f"{cert_source}: no key_file given, and the certificate does not match the cluster's current "
+                    f"{name} key (key_values_mismatch); give the new key with key_file", "key_values_mismatch")
+        notes.append(f"{cert_source}: no key_file given: the certificate matches the cluster's current {name} key, "
+                     "which is kept")
+    warnings = check(name, chain, key_obj, source=cert_source, key_source=key_source or cert_source,
+                     fqdn=fqdn, now=now)
+    certificate_pem = "".join(c.public_bytes(serialization.Encoding.PEM).decode("ascii") for c in chain)
+    return Bundle(name, chain, certificate_pem, key_pem, notes, warnings)
 
 
 def prepare_files(name: str, cert_path: str, key_path: str | None, **kw) -> Bundle:
@@ -417,4 +755,5 @@ def prepare_files(name: str, cert_path: str, key_path: str | None, **kw) -> Bund
 
 
 def fqdn_of(cluster: dict) -> str | None:
-    return cluster.get("name") or None
+    name = cluster.get("name") if isinstance(cluster, dict) else None
+    return name if isinstance(name, str) and name else None

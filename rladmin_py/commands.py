@@ -52,6 +52,7 @@ class Result:
 
     kind: str
     data: Any = None
+    json: bool = False  # the command's own --json (as in `cluster certificate show --json`)
 
 
 # -- cluster config / info ----------------------------------------------------------------------
@@ -108,8 +109,8 @@ def certificate_set(ctx: Context, args: dict) -> Result:
     cluster, current = ctx.backend.get_cluster(), ctx.backend.get_certificates()
     bundle = _checked_bundle(ctx, name, args["certificate_file"], args.get("key_file"), cluster, current)
     files = [{"name": name, "what": "certificate", "path": args["certificate_file"]}]
-    if args.get("key_file"):
-        files.append({"name": name, "what": "key", "path": args["key_file"]})
+    if args.get("key_file") or bundle.key_pem:  # a key inside the certificate file is sent as the key
+        files.append({"name": name, "what": "key", "path": args.get("key_file") or args["certificate_file"]})
     return _replace(ctx, [bundle], files)
 
 
@@ -128,21 +129,9 @@ def certificate_set_internal(ctx: Context, args: dict) -> Result:
 
 def certificate_show(ctx: Context, args: dict) -> Result:
     from . import certs
-    from cryptography import x509
 
-    held = ctx.backend.get_certificates()
     wanted = args.get("certificate_name")
-    out = []
-    for field_name in sorted(held):
-        if not field_name.endswith("_cert"):
-            continue
-        name = field_name[: -len("_cert")]
-        if wanted and name != wanted:
-            continue
-        chain = certs.pem_blocks(held[field_name], name).labelled("CERTIFICATE")
-        if not chain:
-            continue
-        out.append(certs.summary(name, x509.load_pem_x509_certificate(chain[0].encode())))
+    out = certs.summaries(ctx.backend.get_certificates(), wanted, on_problem=lambda m: ctx.note(f"warning: {m}"))
     if wanted and not out:
         raise CommandFailed(f"the cluster holds no {wanted} certificate", error_code="not_found")
     return Result("certificate_show", out)
@@ -174,7 +163,8 @@ def sandbox_make_certs(ctx: Context, args: dict) -> Result:
     from . import practice
 
     try:
-        written = practice.write_practice_certs(args["directory"], args.get("fqdn") or practice.default_fqdn(ctx))
+        written = practice.write_practice_certs(args["directory"], args.get("fqdn") or practice.default_fqdn(ctx),
+                                                sandbox=practice.sandbox_path(ctx))
     except OSError as err:
         raise CommandFailed(f"{args['directory']}: cannot write practice certificates: {err.strerror}") from None
     return Result("make_certs", written)
@@ -211,4 +201,7 @@ HANDLERS: dict[str, Callable[[Context, dict], Result]] = {
 
 def run(ctx: Context, command) -> Result:
     """Dispatch a parsed :class:`~rladmin_py.parser.Command` to its handler."""
-    return HANDLERS[command.handler](ctx, command.args)
+    result = HANDLERS[command.handler](ctx, command.args)
+    if command.args.get("json"):
+        result.json = True
+    return result

@@ -119,4 +119,4 @@ def as_json(result: Result) -> str:
 def render(result: Result, json_output: bool) -> str:
     if result.kind == "exit":
         return ""
-    return as_json(result) if json_output else text(result)
+    return as_json(result) if json_output or result.json else text(result)

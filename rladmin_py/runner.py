@@ -22,10 +22,9 @@ class Printer:
     json: bool = False
     debug: bool = False
 
-    def result(self, result: commands.Result, command=None) -> None:
-        """Print a result; a command's own ``--json`` flag asks for JSON too."""
-        as_json = self.json or bool(command is not None and command.args.get("json"))
-        text = render.render(result, as_json)
+    def result(self, result: commands.Result) -> None:
+        """Print a result (JSON with --json, or when the command asked for it with its own --json)."""
+        text = render.render(result, self.json)
         if text:
             self.out.write(text + "\n")
             self.out.flush()
@@ -81,5 +80,5 @@ def run_line(ctx: commands.Context, line: str, printer: Printer) -> tuple[int, c
         return syntax_error(printer, err), None
     code, result = execute(ctx, command, printer)
     if result is not None:
-        printer.result(result, command)
+        printer.result(result)
     return code, result

@@ -92,7 +92,7 @@ def run_script(ctx: commands.Context, name: str, lines: list[ScriptLine], printe
 
     def flush():
         for sl, result in pending:
-            printer.result(result, sl.command)
+            printer.result(result)
             applied.append(sl.number)
         pending.clear()
 
