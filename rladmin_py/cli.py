@@ -31,6 +31,17 @@ class UsageError(Exception):
     """Bad command-line usage: exit 2."""
 
 
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """The width without importing shutil (``--help`` is timed against a bare interpreter)."""
+
+    def __init__(self, prog, **kw):
+        try:
+            width = int(os.environ.get("COLUMNS") or os.get_terminal_size(sys.stdout.fileno()).columns)
+        except (OSError, ValueError):
+            width = 80
+        super().__init__(prog, width=max(width, 40) - 2, **kw)
+
+
 class _ArgumentParser(argparse.ArgumentParser):
     def error(self, message):  # one line and exit 2, like every other usage error
         raise UsageError(message)
@@ -41,7 +52,7 @@ def build_argparser() -> argparse.ArgumentParser:
         prog="rladmin-py",
         description="An rladmin-style admin shell for Redis Enterprise Software clusters (TLS and certificates).",
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=_HelpFormatter,
     )
     p.add_argument("--version", action="version", version=f"rladmin-py {__version__}")
     mode = p.add_argument_group("modes")
@@ -131,13 +142,12 @@ def _script(args, printer) -> int:
 
 
 def _interactive(args, printer) -> int:
-    try:
-        from . import repl
-    except ImportError:
-        printer.error("the interactive shell is not available in this build; "
-                      "give a command, or a script with -f FILE")
-        return EXIT_USAGE
-    return repl.run(args, printer)
+    from .greeting import predraw
+
+    predraw(args, printer.out)  # the prompt appears now; prompt_toolkit loads while the user types
+    from . import repl
+
+    return repl.run(args, printer, predrawn=True)
 
 
 def _serve(args, printer) -> int:

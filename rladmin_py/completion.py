@@ -158,8 +158,23 @@ def _compile(form: gm.Form) -> _Program:
     return _Program(form, nodes, start, " ".join(form.words) or form.handler)
 
 
+_GRAMMAR: gm.Grammar | None = None  # another grammar to complete against (benchmarks, tests)
+
+
 def grammar() -> gm.Grammar:
-    return gm.load()
+    return _GRAMMAR or gm.load()
+
+
+def use_grammar(g: gm.Grammar | None) -> None:
+    """Complete against ``g`` from now on (None: the packaged grammar again)."""
+    global _GRAMMAR
+    _GRAMMAR = g
+    _programs.cache_clear()
+    _initial.cache_clear()
+    _initial_index.cache_clear()
+    _analyze.cache_clear()
+    _first_words.cache_clear()
+    _help_words.cache_clear()
 
 
 @functools.lru_cache(maxsize=None)
@@ -198,6 +213,27 @@ def _closure(states: Iterable[State]) -> list[State]:
 @functools.lru_cache(maxsize=1)
 def _initial() -> tuple[State, ...]:
     return tuple(_closure((fi, p.start, None) for fi, p in enumerate(_programs())))
+
+
+@functools.lru_cache(maxsize=1)
+def _initial_index() -> tuple[dict[str, tuple[State, ...]], tuple[State, ...]]:
+    """The initial states by their leading keyword, and those that do not start with one."""
+    progs = _programs()
+    by_word: dict[str, list[State]] = {}
+    others: list[State] = []
+    for st in _initial():
+        node = progs[st[0]].nodes[st[1]]
+        if node.op == MATCH and node.el.kind == "keyword":
+            by_word.setdefault(node.el.text, []).append(st)
+        else:
+            others.append(st)
+    return {w: tuple(v) for w, v in by_word.items()}, tuple(others)
+
+
+def _initial_for(tok: Token) -> list[State]:
+    """The initial states that may take ``tok`` as the first word of a line."""
+    by_word, others = _initial_index()
+    return list(by_word.get(tok.text, ()) if not tok.quote else ()) + list(others)
 
 
 def _value_role(vt: gm.ValueType) -> str:
@@ -390,7 +426,8 @@ def _walk(tokens: list[Token]) -> tuple[list[State], list[str | None], int | Non
         roles[0] = "keyword"
     states = list(_initial())
     for i in range(skip, len(tokens)):
-        nxt, role = _advance(states, tokens[i])
+        # the first word picks its forms through an index: a larger grammar costs no more per word
+        nxt, role = _advance(_initial_for(tokens[i]) if i == skip else states, tokens[i])
         if not nxt:
             return states, roles, i
         states = nxt
@@ -582,12 +619,25 @@ def _complete(line: str, cursor: int) -> list[Candidate]:
     site = _site(line, cursor)
     if site is None:
         return []
+    back, space = site.start - site.cursor, _space(site)
+    if site.states == list(_initial()) and not site.quote:
+        # the first word of a line: the same few answers over and over, whatever the grammar's size
+        return list(_first_words(site.value, space, back))
+    return _candidates(site.states, site.value, site.quote, space, back, site)
+
+
+@functools.lru_cache(maxsize=512)
+def _first_words(prefix: str, space: str, back: int) -> tuple[Candidate, ...]:
+    return tuple(_candidates(list(_initial()), prefix, "", space, back, None))
+
+
+def _candidates(states: list[State], prefix: str, quote: str, space: str, back: int,
+                site: "_Site | None") -> list[Candidate]:
+    """Every candidate the walk ``states`` allow for the word ``prefix`` (``site``: the line, for
+    the parameters already given; None at the first word, where there are none)."""
     progs = _programs()
     out: dict[str, Candidate] = {}
     leading: dict[str, list[tuple[_Program, _Node]]] = {}
-    back = site.start - site.cursor
-    space = _space(site)
-    prefix = site.value
 
     def add(text: str, display: str, description: str, kind: str, finished: bool = True) -> None:
         if text not in out:
@@ -597,18 +647,18 @@ def _complete(line: str, cursor: int) -> list[Candidate]:
         if vt.kind == "enum":
             for choice, desc in vt.choices.items():
                 if choice.startswith(prefix):
-                    add(_quote(choice, site.quote, True) if site.quote else choice, choice, desc, VALUE)
+                    add(_quote(choice, quote, True) if quote else choice, choice, desc, VALUE)
         elif vt.name == "path":
-            for c in path_candidates(prefix, site.quote, dirs_only=False, back=back, space=space):
+            for c in path_candidates(prefix, quote, dirs_only=False, back=back, space=space):
                 out.setdefault(c.text, c)
 
-    for fi, ni, extra in site.states:
+    for fi, ni, extra in states:
         prog = progs[fi]
         node = prog.nodes[ni]
         if node.op == MATCH:
             el = node.el
             if el.kind in ("keyword", "flag"):
-                if site.quote or not el.text.startswith(prefix) or el.text == "?":
+                if quote or not el.text.startswith(prefix) or el.text == "?":
                     continue
                 if node.leading:
                     leading.setdefault(el.text, []).append((prog, node))
@@ -618,16 +668,16 @@ def _complete(line: str, cursor: int) -> list[Candidate]:
                 continue
             vt = grammar().type(el.type)
             if vt.name == "path" and el.dest == "directory":
-                for c in path_candidates(prefix, site.quote, dirs_only=True, back=back, space=space):
+                for c in path_candidates(prefix, quote, dirs_only=True, back=back, space=space):
                     out.setdefault(c.text, c)
             else:
                 add_value(vt)
         elif node.op == PARAMS:
             used, pending = extra if extra is not None else ((), None)
             if pending is None:
-                given = set(used) | _line_params(site, node.vt)
+                given = set(used) | (_line_params(site, node.vt) if site else set())
                 for name, p in node.vt.params.items():
-                    if p.readonly or name in given or site.quote or not name.startswith(prefix):
+                    if p.readonly or name in given or quote or not name.startswith(prefix):
                         continue
                     add(name, name, p.description, PARAMETER)
             else:
@@ -643,6 +693,11 @@ def _complete(line: str, cursor: int) -> list[Candidate]:
 
 def help_words(words: tuple[str, ...], prefix: str = "") -> list[tuple[str, str]]:
     """The command words that may follow ``help <words>`` (nested completion of a command name)."""
+    return list(_help_words(tuple(words), prefix))
+
+
+@functools.lru_cache(maxsize=256)
+def _help_words(words: tuple[str, ...], prefix: str) -> tuple[tuple[str, str], ...]:
     words = tuple(words[1:] if words[:1] == ("rladmin",) else words)
     found: dict[str, list[gm.Form]] = {}
     for form in grammar().forms:
@@ -661,7 +716,7 @@ def help_words(words: tuple[str, ...], prefix: str = "") -> list[tuple[str, str]
                                        if len(f.notation.split()) > len(words) + 1))
             desc = " | ".join(nexts)
         out.append((word, desc))
-    return out
+    return tuple(out)
 
 
 # -- file paths ----------------------------------------------------------------------------------

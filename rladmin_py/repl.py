@@ -24,11 +24,11 @@ from prompt_toolkit.output.color_depth import ColorDepth
 from prompt_toolkit.shortcuts import CompleteStyle
 from prompt_toolkit.styles import Style
 
-from . import __version__, completion
-from .backends import EXIT_OK, EXIT_USAGE
+from . import completion
+from .exitcodes import EXIT_OK, EXIT_USAGE
+from .greeting import (HELP_LINE, PROMPT, banner, describe_target, greeting_text,  # noqa: F401
+                       history_path, no_color, prepare_history_file)
 
-PROMPT = "rladmin> "
-HELP_LINE = "Use <?> for help at any time, <TAB> for command completion."
 
 STYLE = {
     "keyword": "ansiblue bold",
@@ -47,66 +47,6 @@ STYLE = {
 #: How the lexer's token roles (completion.Analysis.roles) are styled.
 ROLE_CLASS = {role: f"class:{role}" for role in ("keyword", "flag", "parameter", "value", "path", "string",
                                                  "help", "invalid")}
-
-
-# -- helpers with no prompt_toolkit state ---------------------------------------------------------
-def no_color() -> bool:
-    """https://no-color.org: set and not empty."""
-    return bool(os.environ.get("NO_COLOR"))
-
-
-def history_path() -> str:
-    base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
-    return os.path.join(base, "rladmin-py", "history")
-
-
-def prepare_history_file(path: str) -> str:
-    """Create the history file 0600 (its directory 0700) before anything writes to it; tighten
-    the mode of an existing one."""
-    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    try:
-        os.fchmod(fd, 0o600)
-    finally:
-        os.close(fd)
-    return path
-
-
-def describe_target(args) -> str:
-    """The banner's and toolbar's target, computed without opening anything (flags > env >
-    profile, like connect.py): the sandbox path, or the cluster URL and user."""
-    url = getattr(args, "cluster", None) or os.environ.get("REDIS_ENTERPRISE_URL")
-    profile = getattr(args, "profile", None)
-    if getattr(args, "sandbox", None) or not (url or profile):
-        path = getattr(args, "sandbox", None)
-        if not path:
-            from .backends.sandbox import default_path
-
-            path = default_path()
-        return f"sandbox {path}"
-    user = getattr(args, "user", None) or os.environ.get("REDIS_ENTERPRISE_USER")
-    if profile:
-        try:  # a local TOML file: cheap, and no network
-            from .connect import load_profile
-
-            data = load_profile(profile)
-            url, user = url or data.get("url"), user or data.get("user")
-        except Exception:  # the first command reports a broken profile properly
-            pass
-    if not url:
-        return f"profile {profile}"
-    try:
-        from .connect import normalize_url
-
-        url = normalize_url(url)
-    except Exception:
-        pass
-    where = f"cluster {url}" + (f" as {user}" if user else "")
-    return f"{where} (profile {profile})" if profile else where
-
-
-def banner(target: str) -> str:
-    return f"rladmin-py {__version__} - {target}\n{HELP_LINE}"
 
 
 class ParserLoader:
@@ -355,10 +295,14 @@ class Shell:
             return True
         return not (result is not None and result.kind == "exit")
 
-    def loop(self) -> int:
-        self._write(banner(self.target))
-        if self.target.startswith("sandbox ") and not os.path.exists(self.target[len("sandbox "):]):
-            self._write("The sandbox does not exist yet: the first command creates it (a few seconds).")
+    def loop(self, predrawn: bool = False) -> int:
+        """Read and run lines until exit. ``predrawn``: the banner and a first prompt are on the
+        screen already (see :func:`rladmin_py.greeting.predraw`); draw over that prompt."""
+        if predrawn:
+            self.printer.out.write("\r")
+            self.printer.out.flush()
+        else:
+            self._write(greeting_text(self.target))
         try:
             while True:
                 try:
@@ -374,9 +318,9 @@ class Shell:
         return EXIT_OK
 
 
-def run(args, printer, *, input=None, output=None) -> int:
+def run(args, printer, *, input=None, output=None, predrawn: bool = False) -> int:
     """The interactive session; its exit code (0 when left with exit, quit or Ctrl-D)."""
     if input is None and not sys.stdin.isatty():  # never a PromptSession on a pipe
         printer.error("the interactive shell needs a terminal; give a command, or a script with -f FILE")
         return EXIT_USAGE
-    return Shell(args, printer, input=input, output=output).loop()
+    return Shell(args, printer, input=input, output=output).loop(predrawn)

@@ -18,6 +18,7 @@ from prompt_toolkit.input import create_pipe_input
 from prompt_toolkit.output import DummyOutput
 from prompt_toolkit.output.color_depth import ColorDepth
 
+import rladmin_py
 from rladmin_py import cli, repl
 from rladmin_py.runner import Printer
 
@@ -58,7 +59,7 @@ def test_banner_command_and_exit(shell, sandbox_path):
     s = shell("cluster config min_data_TLS_version 1.3\rexit\r")
     assert s.code == 0, s.err
     first, second = s.out.splitlines()[:2]
-    assert first == f"rladmin-py {repl.__version__} - sandbox {sandbox_path}"
+    assert first == f"rladmin-py {rladmin_py.__version__} - sandbox {sandbox_path}"
     assert second == "Use <?> for help at any time, <TAB> for command completion."
     assert "Cluster configured successfully" in s.out
     assert state(sandbox_path)["cluster"]["min_data_TLS_version"] == "1.3"
