@@ -31,6 +31,7 @@ class Context:
     open_backend: Callable[[], Backend]
     options: Options = field(default_factory=Options)
     confirm: Callable[[str], bool] | None = None  # set only in interactive sessions
+    live_target: bool = False  # a live cluster is named: local commands must not open it
     note: Callable[[str], None] = lambda text: None  # warnings and notes, shown at once (stderr)
     _backend: Backend | None = None
 

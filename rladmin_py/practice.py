@@ -91,6 +91,8 @@ def default_fqdn(ctx) -> str:
     """The sandbox cluster's name (its FQDN); the default name when the target is not a sandbox."""
     from .backends import BackendError
 
+    if ctx.live_target:  # never open a live cluster (and prompt for a password) for local files
+        return DEFAULT_FQDN
     try:
         backend = ctx.backend
         if getattr(backend, "kind", None) == "sandbox":
@@ -105,6 +107,8 @@ def sandbox_path(ctx) -> str | None:
     from .backends import BackendError
     from .backends.sandbox import default_path
 
+    if ctx.live_target:
+        return None
     try:
         backend = ctx.backend
     except BackendError:

@@ -292,3 +292,26 @@ def test_sandbox_only_commands_are_refused_on_a_live_cluster():
     for line in ("sandbox reset", "sandbox node 1 down"):
         with pytest.raises(NotSupported, match="works only on the local sandbox"):
             commands.run(ctx, parser.parse(line))
+
+
+def test_local_commands_never_open_a_live_cluster(rladmin, tmp_path):
+    """make-certs and help run on this machine: a named cluster is never connected to."""
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    listener.setblocking(False)
+    port = listener.getsockname()[1]
+    env = {"REDIS_ENTERPRISE_URL": f"https://127.0.0.1:{port}", "REDIS_ENTERPRISE_USER": "admin@example.com",
+           "REDIS_ENTERPRISE_PASSWORD": "not-used"}
+    try:
+        r = rladmin("--timeout", "2", "sandbox", "make-certs", str(tmp_path / "practice"), sandbox=False, env=env)
+        assert r.returncode == 0, r.stderr
+        assert (tmp_path / "practice" / "README.txt").exists()
+        r = rladmin("help", "cluster", "config", sandbox=False, env=env)
+        assert r.returncode == 0 and r.stderr == ""
+        with pytest.raises(BlockingIOError):
+            listener.accept()  # nobody knocked
+    finally:
+        listener.close()
