@@ -68,14 +68,16 @@ def _san(names) -> x509.SubjectAlternativeName:
     return x509.SubjectAlternativeName(entries)
 
 
-def make_ca(cn: str, *, key=None, issuer: Issued | None = None, days: int = 3650, org: str = RS_ORGANIZATION,
-            not_before: dt.datetime | None = None, path_length: int | None = None,
-            hash_alg=None) -> Issued:
-    """A CA certificate: self-signed, or issued by ``issuer`` (an intermediate)."""
-    key = key or new_key()
+def _key_usage(*, cert_sign: bool, encipher: bool) -> x509.KeyUsage:
+    return x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=encipher,
+                         data_encipherment=False, key_agreement=False, key_cert_sign=cert_sign, crl_sign=cert_sign,
+                         encipher_only=False, decipher_only=False)
+
+
+def _issue(subject: x509.Name, key, issuer: Issued | None, *, days: int, not_before: dt.datetime | None,
+           ca: bool, path_length: int | None, key_usage: x509.KeyUsage, extensions=(), hash_alg=None) -> Issued:
+    """Sign a certificate for ``key`` (self-signed when ``issuer`` is None): the part every kind shares."""
     start = not_before or dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=5)
-    subject = _name(cn, org=org)
-    signer_key = issuer.key if issuer else key
     builder = (
         x509.CertificateBuilder()
         .subject_name(subject)
@@ -84,21 +86,26 @@ def make_ca(cn: str, *, key=None, issuer: Issued | None = None, days: int = 3650
         .serial_number(x509.random_serial_number())
         .not_valid_before(start)
         .not_valid_after(start + dt.timedelta(days=days))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=path_length), critical=True)
-        .add_extension(
-            x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=False,
-                          data_encipherment=False, key_agreement=False, key_cert_sign=True, crl_sign=True,
-                          encipher_only=False, decipher_only=False),
-            critical=True,
-        )
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=path_length), critical=True)
+        .add_extension(key_usage, critical=True)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
     )
+    for extension in extensions:
+        builder = builder.add_extension(extension, critical=False)
     if issuer:
         builder = builder.add_extension(
             x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer.key.public_key()), critical=False
         )
-    cert = builder.sign(signer_key, hash_alg or hashes.SHA256())
+    cert = builder.sign(issuer.key if issuer else key, hash_alg or hashes.SHA256())
     return Issued(cert_pem(cert), key_pem(key), cert, key)
+
+
+def make_ca(cn: str, *, key=None, issuer: Issued | None = None, days: int = 3650, org: str = RS_ORGANIZATION,
+            not_before: dt.datetime | None = None, path_length: int | None = None,
+            hash_alg=None) -> Issued:
+    """A CA certificate: self-signed, or issued by ``issuer`` (an intermediate)."""
+    return _issue(_name(cn, org=org), key or new_key(), issuer, days=days, not_before=not_before, ca=True,
+                  path_length=path_length, key_usage=_key_usage(cert_sign=True, encipher=False), hash_alg=hash_alg)
 
 
 def make_leaf(cn: str, sans, issuer: Issued | None, *, key=None, ou: str | None = None, days: int = 365,
@@ -106,37 +113,15 @@ def make_leaf(cn: str, sans, issuer: Issued | None, *, key=None, ou: str | None 
               org: str = RS_ORGANIZATION) -> Issued:
     """A server certificate the way RS makes them; self-signed when ``issuer`` is None."""
     key = key or new_key()
-    start = not_before or dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=5)
-    subject = _name(cn, ou, org)
     usages = {"server": ExtendedKeyUsageOID.SERVER_AUTH, "client": ExtendedKeyUsageOID.CLIENT_AUTH}
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(issuer.cert.subject if issuer else subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(start)
-        .not_valid_after(start + dt.timedelta(days=days))
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(digital_signature=True, content_commitment=False,
-                          key_encipherment=isinstance(key, rsa.RSAPrivateKey), data_encipherment=False,
-                          key_agreement=False, key_cert_sign=False, crl_sign=False, encipher_only=False,
-                          decipher_only=False),
-            critical=True,
-        )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-    )
+    extensions = []
     if sans:
-        builder = builder.add_extension(_san(sans), critical=False)
+        extensions.append(_san(sans))
     if eku:
-        builder = builder.add_extension(x509.ExtendedKeyUsage([usages[u] for u in eku]), critical=False)
-    if issuer:
-        builder = builder.add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer.key.public_key()), critical=False
-        )
-    cert = builder.sign(issuer.key if issuer else key, hash_alg or hashes.SHA256())
-    return Issued(cert_pem(cert), key_pem(key), cert, key)
+        extensions.append(x509.ExtendedKeyUsage([usages[u] for u in eku]))
+    return _issue(_name(cn, ou, org), key, issuer, days=days, not_before=not_before, ca=False, path_length=None,
+                  key_usage=_key_usage(cert_sign=False, encipher=isinstance(key, rsa.RSAPrivateKey)),
+                  extensions=extensions, hash_alg=hash_alg)
 
 
 def cluster_sans(fqdn: str, name: str = "") -> list[str]:

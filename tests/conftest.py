@@ -105,6 +105,18 @@ class CertFiles:
 
 
 @functools.lru_cache(maxsize=None)
+def rsa_key(n: int = 0):
+    """The n-th RSA 2048 key of the test session (key generation is slow: tests share them)."""
+    return certgen.new_key("rsa")
+
+
+@functools.lru_cache(maxsize=None)
+def ec_key(n: int = 0):
+    """The n-th P-256 key of the test session."""
+    return certgen.new_key("ec")
+
+
+@functools.lru_cache(maxsize=None)
 def _test_cas() -> tuple[certgen.Issued, certgen.Issued]:
     """A root and an intermediate CA, made once per test session (RSA key generation is slow)."""
     root = certgen.make_ca("Test Root CA", org="rladmin-py tests")

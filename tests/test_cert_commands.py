@@ -4,27 +4,17 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import functools
 import json
 import re
 
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 
+from conftest import ec_key, rsa_key
 from rladmin_py import certgen, commands
 from rladmin_py.backends.sandbox import SandboxBackend
 
 REQUIRED = {"name", "subject", "issuer", "sans", "not_after", "days_left", "key_type", "sha256"}
-
-
-@functools.lru_cache(maxsize=None)
-def rsa_key():
-    return certgen.new_key("rsa")
-
-
-@functools.lru_cache(maxsize=None)
-def ec_key():
-    return certgen.new_key("ec")
 
 
 def cset(*words):

@@ -2,21 +2,16 @@
 `ecparam -genkey` output, legacy encrypted PEM (Proc-Type), TRUSTED CERTIFICATE, SHA-1."""
 from __future__ import annotations
 
-import functools
 import json
 import shutil
 import subprocess
 
 import pytest
 
+from conftest import rsa_key
 from rladmin_py import certgen
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="the openssl CLI is not installed")
-
-
-@functools.lru_cache(maxsize=None)
-def rsa_key():
-    return certgen.new_key("rsa")
 
 
 def openssl(*args, cwd, input=None):

@@ -3,7 +3,6 @@ and the problem, no traceback, and the sandbox still holds its previous certific
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import json
 import os
 
@@ -14,17 +13,8 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import NameOID
 
+from conftest import ec_key, rsa_key
 from rladmin_py import certgen
-
-
-@functools.lru_cache(maxsize=None)
-def rsa_key(n: int = 0):
-    return certgen.new_key("rsa")
-
-
-@functools.lru_cache(maxsize=None)
-def ec_key(n: int = 0):
-    return certgen.new_key("ec")
 
 
 def generation(sandbox_path) -> int:

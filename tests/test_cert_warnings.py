@@ -1,17 +1,12 @@
 """Every warning of issue 3 through the console script: printed, the command proceeds; --strict refuses."""
 from __future__ import annotations
 
-import functools
 import json
 
 import pytest
 
+from conftest import ec_key
 from rladmin_py import certgen
-
-
-@functools.lru_cache(maxsize=None)
-def ec_key():
-    return certgen.new_key("ec")
 
 
 def generation(sandbox_path) -> int:

@@ -11,20 +11,11 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 
+from conftest import ec_key, rsa_key
 from rladmin_py import certgen, certs
 from rladmin_py.certs import CertificateProblem
 
 FQDN = "cluster.sandbox.local"
-
-
-@functools.lru_cache(maxsize=None)
-def rsa_key(n: int = 0):
-    return certgen.new_key("rsa")
-
-
-@functools.lru_cache(maxsize=None)
-def ec_key(n: int = 0):
-    return certgen.new_key("ec")
 
 
 @functools.lru_cache(maxsize=None)
