@@ -149,6 +149,9 @@ def _sandbox(ctx: Context, what: str):
 
 def sandbox_reset(ctx: Context, args: dict) -> Result:
     backend = _sandbox(ctx, "sandbox reset")
+    if ctx.confirm is not None and not ctx.options.yes:
+        if not ctx.confirm(f"Recreate the sandbox at {backend.path} from scratch (new CA, certificates, password)?"):
+            raise CommandFailed("cancelled: nothing was changed", error_code="cancelled")
     state = backend.reset()
     return Result("sandbox_reset", {"path": backend.path, "ca_cert": backend.ca_cert_path,
                                     "cluster": state["cluster"]["name"]})

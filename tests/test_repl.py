@@ -291,3 +291,13 @@ def test_other_modes_do_not_import_prompt_toolkit(sandbox_path):
     proc = subprocess.run([sys.executable, "-c", code, str(sandbox_path)], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr.strip().endswith("no-PT")
+
+
+def test_sandbox_reset_asks_first_in_the_shell(shell, sandbox_path):
+    before = state(sandbox_path)["admin"]["password"]
+    s = shell("sandbox reset\rn\rexit\r")
+    assert "cancelled: nothing was changed" in s.err
+    assert state(sandbox_path)["admin"]["password"] == before
+    s = shell("sandbox reset\ry\rexit\r")
+    assert "Sandbox reset" in s.out
+    assert state(sandbox_path)["admin"]["password"] != before

@@ -150,9 +150,12 @@ class SandboxBackend:
                 os.fsync(fh.fileno())
             os.chmod(tmp, 0o600)
             os.replace(tmp, self.path)
-        except BaseException:
+        except BaseException as err:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
+            if isinstance(err, OSError):  # disk full, read-only file system: the old state stays whole
+                raise ConfigurationProblem(f"cannot write the sandbox state file {self.path}: "
+                                           f"{err.strerror or err}; nothing was changed") from None
             raise
         dfd = os.open(directory, os.O_RDONLY)
         try:
