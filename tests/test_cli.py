@@ -315,3 +315,34 @@ def test_local_commands_never_open_a_live_cluster(rladmin, tmp_path):
             listener.accept()  # nobody knocked
     finally:
         listener.close()
+
+
+def _imported(*argv: str, sandbox_path=None, code: int = 0) -> set[str]:
+    """The modules a real run imports (python -X importtime), by full name."""
+    cmd = [sys.executable, "-X", "importtime", "-m", "rladmin_py"]
+    if sandbox_path is not None:
+        cmd += ["--sandbox", str(sandbox_path)]
+    proc = subprocess.run(cmd + list(argv), capture_output=True, text=True)
+    assert proc.returncode == code, proc.stderr[-2000:]
+    return {line.rsplit("|", 1)[1].strip() for line in proc.stderr.splitlines() if line.startswith("import time:")}
+
+
+@pytest.mark.parametrize("argv", [("cluster", "config", "min_data_TLS_version", "1.3"), ("info", "cluster")])
+def test_one_shot_sandbox_commands_import_only_what_they_need(sandbox_path, argv):
+    mods = _imported(*argv, sandbox_path=sandbox_path)
+    assert "rladmin_py.backends.sandbox" in mods  # the check sees our own imports
+    for heavy in ("prompt_toolkit", "httpx", "pyparsing", "cryptography"):
+        assert heavy not in mods, heavy
+
+
+def test_version_and_help_import_nearly_nothing():
+    for flag in ("--version", "--help"):
+        mods = _imported(flag)
+        ours = {m for m in mods if m.startswith("rladmin_py")}
+        assert ours <= {"rladmin_py", "rladmin_py.cli", "rladmin_py.exitcodes", "rladmin_py.__main__"}, ours
+        assert "pyparsing" not in mods and "dataclasses" not in mods
+
+
+def test_a_syntax_error_loads_pyparsing_for_its_message(sandbox_path):
+    mods = _imported("cluster", "config", "min_data_TLS_version", "1.1", sandbox_path=sandbox_path, code=2)
+    assert "pyparsing" in mods and "rladmin_py.ppgrammar" in mods
