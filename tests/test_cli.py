@@ -346,3 +346,19 @@ def test_version_and_help_import_nearly_nothing():
 def test_a_syntax_error_loads_pyparsing_for_its_message(sandbox_path):
     mods = _imported("cluster", "config", "min_data_TLS_version", "1.1", sandbox_path=sandbox_path, code=2)
     assert "pyparsing" in mods and "rladmin_py.ppgrammar" in mods
+
+
+def test_ctrl_c_during_a_script_exits_130_and_reports(sandbox_path, tmp_path):
+    import signal
+
+    path = tmp_path / "long.rla"
+    path.write_text("".join(f"cluster config data_cipher_list HIGH:!x{i}\n" for i in range(60_000)))
+    proc = subprocess.Popen([console_script(), "--sandbox", str(sandbox_path), "-f", str(path)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc.stdout.readline()  # it is running
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert "interrupted" in err and "commands applied" in err
+    assert "Traceback" not in err
+    json.loads(sandbox_path.read_text())
