@@ -897,6 +897,11 @@ def toolbar_hint(a: Analysis) -> tuple[str, str]:
 _SECRET = re.compile(r"-----BEGIN|PRIVATE KEY|passw(?:or)?d|\bpwd\b|secret|api[_-]?key|token", re.IGNORECASE)
 
 
+#: A word that looks like a line of a PEM body (a key pasted at the prompt by mistake).
+_PEM_BODY = re.compile(r"(?<![\w/+=.-])[A-Za-z0-9+/]{40,}={0,2}(?![\w/+=.-])")
+
+
 def may_hold_secret(line: str) -> bool:
-    """True for lines that must never reach the history file (PEM blocks, passwords...)."""
-    return bool(_SECRET.search(line))
+    """True for lines that must never reach the history file (PEM blocks and their base64
+    lines, passwords...)."""
+    return bool(_SECRET.search(line) or _PEM_BODY.search(line))

@@ -185,8 +185,9 @@ def _password(user, url, env, profile, profile_name, prompt) -> str:
 
 # -- profiles ------------------------------------------------------------------------------------
 def config_path() -> str:
-    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
-    return os.path.join(base, "rladmin-py", "config.toml")
+    from .paths import config_file
+
+    return config_file()
 
 
 def load_profile(name: str, path: str | None = None) -> dict:

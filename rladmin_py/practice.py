@@ -268,7 +268,7 @@ def write_practice_certs(directory: str, fqdn: str, sandbox: str | None = None) 
     ``sandbox``: the sandbox state file README.txt's commands name with ``--sandbox``.
     """
     directory = os.path.abspath(os.path.expanduser(directory))
-    os.makedirs(directory, exist_ok=True)
+    os.makedirs(directory, mode=0o700, exist_ok=True)  # it holds private keys, whatever the umask
     files = make_practice_files(fqdn)
     for name, (content, _) in files.items():
         _write(os.path.join(directory, name), content, private="key" in name or name.endswith(".pfx")

@@ -116,8 +116,9 @@ def run_script(ctx: commands.Context, name: str, lines: list[ScriptLine], printe
                         if code != EXIT_FAILED or not keep_going:
                             stop = True
                             break
-                    if len(pending) >= BATCH_MAX_COMMANDS or time.monotonic() - started > BATCH_MAX_SECONDS:
-                        break
+                    if (not batch or len(pending) >= BATCH_MAX_COMMANDS
+                            or time.monotonic() - started > BATCH_MAX_SECONDS):
+                        break  # without a batch (a live cluster) each command is done when it returns
             flush()  # the batch is on disk: only now are its commands reported
             if stop:
                 break

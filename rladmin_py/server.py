@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import hmac
 import json
 import os
@@ -74,10 +75,42 @@ def build_context(cert_pem: str, key_pem: str, min_version: str | None, ciphers:
     if ciphers:
         try:  # BoringSSL names mostly match OpenSSL's; keep the defaults if OpenSSL disagrees
             ctx.set_ciphers(str(ciphers))
-        except ssl.SSLError:
+        except (ssl.SSLError, ValueError):  # ValueError: a NUL character in the cipher string
             pass
-    # ssl loads certificates and keys only from files: a private directory beside the state file
-    # (which holds the same key), removed at once.
+    with _pem_files(cert_pem, key_pem, key_dir) as (cert_file, key_file):
+        try:
+            ctx.load_cert_chain(cert_file, key_file)
+        except ssl.SSLError as err:
+            raise TLSSetupProblem(f"the sandbox's api certificate or key cannot be used for TLS ({err.reason or err})") from None
+    return ctx
+
+
+@contextlib.contextmanager
+def _pem_files(cert_pem: str, key_pem: str, key_dir: str | None):
+    """Paths ``ssl`` can load the certificate and key from (it reads only files).
+
+    On Linux, anonymous memory files (``memfd_create``) reached through ``/proc/self/fd``: the key
+    never touches a disk, not even when the process is killed mid-build. Elsewhere, a private
+    directory beside the state file (which holds the same key), removed at once.
+    """
+    fds: list[int] = []
+    try:
+        try:
+            for text in (cert_pem, key_pem):
+                fd = os.memfd_create("rladmin-py-tls", getattr(os, "MFD_CLOEXEC", 0))
+                fds.append(fd)
+                with os.fdopen(os.dup(fd), "w", encoding="utf-8") as fh:
+                    fh.write(text)
+            paths = tuple(f"/proc/self/fd/{fd}" for fd in fds)
+            usable = all(os.path.exists(path) for path in paths)
+        except (AttributeError, OSError):
+            usable = False
+        if usable:
+            yield paths
+            return
+    finally:
+        for fd in fds:
+            os.close(fd)
     try:
         tmp = tempfile.TemporaryDirectory(prefix=".tls-", dir=key_dir)
     except OSError:
@@ -88,11 +121,7 @@ def build_context(cert_pem: str, key_pem: str, min_version: str | None, ciphers:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
                 fh.write(text)
-        try:
-            ctx.load_cert_chain(cert_file, key_file)
-        except ssl.SSLError as err:
-            raise TLSSetupProblem(f"the sandbox's api certificate or key cannot be used for TLS ({err.reason or err})") from None
-    return ctx
+        yield cert_file, key_file
 
 
 class TLSContexts:
@@ -239,6 +268,19 @@ class SandboxHTTPSServer(ThreadingHTTPServer):
             return self._idle.wait_for(lambda: self._inflight == 0, timeout=timeout)
 
 
+def _content_length(value: str | None) -> int | None:
+    """A Content-Length header's value: ASCII digits only (``str.isdigit`` also takes '²')."""
+    if value is None:
+        return None
+    value = value.strip()
+    return int(value) if re.fullmatch(r"[0-9]{1,18}", value) else None
+
+
+def _no_constant(name: str):
+    """NaN and Infinity are not JSON (Python's json accepts them): refused, never stored."""
+    raise ValueError(f"{name} is not a JSON value")
+
+
 def _short(err) -> str:
     if isinstance(err, ssl.SSLError):
         return f"TLS: {err.reason or err}"
@@ -266,7 +308,14 @@ class RestHandler(BaseHTTPRequestHandler):
     timeout = IDLE_TIMEOUT
     server: SandboxHTTPSServer
 
-    # every method goes through one dispatcher (unknown methods get a JSON 501 from send_error)
+    # every method goes through one dispatcher: unknown methods too (404 or 405 with an RS body,
+    # like any method a path does not allow; never http.server's 501)
+    def __getattr__(self, name: str):
+        if name.startswith("do_") and len(name) > 3:
+            method = name[3:]
+            return lambda: self._dispatch(method)
+        raise AttributeError(name)
+
     def do_GET(self):
         self._dispatch("GET")
 
@@ -295,10 +344,30 @@ class RestHandler(BaseHTTPRequestHandler):
     def log_message(self, format, *args):
         self.server.log(f"{self.client_address[0]}:{self.client_address[1]}: {format % args}")
 
+    def parse_request(self):
+        """As http.server's, but blank lines before the request line are ignored (RFC 9112 section
+        2.2: a client may send a CRLF after a body), instead of dropping the connection unanswered."""
+        for _ in range(16):
+            if not self.raw_requestline or str(self.raw_requestline, "iso-8859-1").split():
+                break
+            self.raw_requestline = self.rfile.readline(65537)
+        if not self.raw_requestline:
+            self.close_connection = True
+            return False
+        if not str(self.raw_requestline, "iso-8859-1").split():  # nothing but blank lines
+            self.requestline, self.request_version, self.command = "", "", ""
+            self.send_error(HTTPStatus.BAD_REQUEST, "no request line (only blank lines)")
+            return False
+        if len(self.raw_requestline) > 65536:
+            self.requestline, self.request_version, self.command = "", "", ""
+            self.send_error(HTTPStatus.REQUEST_URI_TOO_LONG)
+            return False
+        return super().parse_request()
+
     def handle_expect_100(self):
         """``Expect: 100-continue`` (curl, for large bodies): refuse oversized bodies before they come."""
-        length = self.headers.get("Content-Length")
-        if length and length.strip().isdigit() and int(length) > MAX_BODY:
+        length = _content_length(self.headers.get("Content-Length"))
+        if length is not None and length > MAX_BODY:
             self._answer_error(_Refusal(413, "request_too_large", f"the request body is larger than {MAX_BODY} bytes",
                                         close=True))
             return False
@@ -312,6 +381,10 @@ class RestHandler(BaseHTTPRequestHandler):
             phrase = ""
         error_code = re.sub(r"[^a-z0-9]+", "_", phrase.lower()).strip("_") or "error"
         self.close_connection = True
+        if getattr(self, "request_version", None) == "HTTP/0.9":
+            # an unparsable request line (bad version, wrong word count) leaves http.server's default,
+            # HTTP/0.9, which answers with a bare body: give a status line the client can read
+            self.request_version = "HTTP/1.0"
         self._answer_error(_Refusal(code, error_code, message or phrase, close=True))
 
     def _send(self, status: int, payload, headers: dict | None = None, close: bool = False) -> None:
@@ -346,12 +419,15 @@ class RestHandler(BaseHTTPRequestHandler):
         if self.headers.get("Transfer-Encoding"):
             raise _Refusal(411, "length_required", "chunked request bodies are not supported; send Content-Length",
                            close=True)
-        length = self.headers.get("Content-Length")
-        if length is None:
+        lengths = self.headers.get_all("Content-Length") or []
+        if not lengths:
             return b""
-        if not length.strip().isdigit():
+        sizes = {_content_length(length) for length in lengths}
+        if None in sizes:
             raise _Refusal(400, "bad_request", "invalid Content-Length header", close=True)
-        size = int(length)
+        if len(sizes) > 1:  # which one to believe? (request smuggling): refuse, as RFC 9112 asks
+            raise _Refusal(400, "bad_request", "conflicting Content-Length headers", close=True)
+        size = sizes.pop()
         if size > MAX_BODY:
             raise _Refusal(413, "request_too_large", f"the request body is larger than {MAX_BODY} bytes", close=True)
         data = self.rfile.read(size)
@@ -387,12 +463,14 @@ class RestHandler(BaseHTTPRequestHandler):
         if ctype != "application/json":
             raise _Refusal(400, "invalid_content_type", "the request needs the header Content-Type: application/json")
         try:
-            return json.loads(raw.decode("utf-8"))
+            return json.loads(raw.decode("utf-8"), parse_constant=_no_constant)
         except UnicodeDecodeError:
             raise _Refusal(400, "invalid_json", "the request body is not UTF-8 text") from None
+        except RecursionError:
+            raise _Refusal(400, "invalid_json", "the request body is nested too deeply") from None
         except ValueError as err:
             where = f" (line {err.lineno}, column {err.colno})" if hasattr(err, "lineno") else ""
-            reason = getattr(err, "msg", "invalid JSON")
+            reason = getattr(err, "msg", None) or str(err).split(";")[0] or "invalid JSON"  # NaN, a 5,000-digit number
             raise _Refusal(400, "invalid_json", f"the request body is not valid JSON: {reason}{where}") from None
 
     # -- dispatch --------------------------------------------------------------------------------
@@ -530,7 +608,7 @@ ROUTES = [
                                                "PUT": RestHandler.put_certificates}),
     (re.compile(r"/v1/cluster/update_cert"), {"PUT": RestHandler.put_update_cert}),
     (re.compile(r"/v1/nodes"), {"GET": RestHandler.get_nodes}),
-    (re.compile(r"/v1/nodes/(\d+)"), {"GET": RestHandler.get_node}),
+    (re.compile(r"/v1/nodes/([0-9]{1,18})"), {"GET": RestHandler.get_node}),
     (re.compile(re.escape(STATS_PATH)), {"GET": RestHandler.get_stats}),
 ]
 

@@ -151,12 +151,16 @@ class RestBackend:
                 hint = " (is it an HTTPS port? the RS REST API is https://<cluster>:9443)"
             elif reason and ("PROTOCOL_VERSION" in reason or "UNSUPPORTED_PROTOCOL" in reason):
                 hint = " (the cluster and this machine share no TLS version; see min_control_TLS_version)"
+            elif isinstance(tls, ssl.SSLEOFError) or (reason and "UNEXPECTED_EOF" in reason):
+                reason = "the server closed the connection"
+                hint = f" (is it the RS REST API, https://<cluster>:{DEFAULT_PORT}?)"
             return ConnectionProblem(f"TLS handshake with {url} failed: {reason}{hint}", error_code="tls_failed")
         if isinstance(err, httpx.ConnectTimeout):
             return ConnectionProblem(f"cannot connect to {url}: timed out", error_code="timeout")
         if isinstance(err, httpx.TimeoutException):
             limit = self._timeout or (CERTIFICATE_TIMEOUT if long else READ_TIMEOUT)
-            extra = ("; the cluster may still be applying the change: check with 'cluster certificate show' and "
+            check = "cluster certificate show" if "certificate" in path or "update_cert" in path else "info cluster"
+            extra = (f"; the cluster may still be applying the change: check with '{check}' and "
                      "run the command again" if method != "GET" else "")
             return ConnectionProblem(f"{url} did not answer {method} {path} within {limit:g} s (--timeout){extra}",
                                      error_code="timeout")
@@ -167,11 +171,14 @@ class RestBackend:
         if any(isinstance(e, ConnectionRefusedError) for e in chain):
             return ConnectionProblem(f"cannot connect to {url}: connection refused (is the cluster's REST API "
                                      "listening there?)", error_code="connection_refused")
+        if isinstance(err, httpx.ConnectError) and any(isinstance(e, ConnectionResetError) for e in chain):
+            return ConnectionProblem(f"cannot connect to {url}: the connection was reset (is it the RS REST API, "
+                                     f"https://<cluster>:{DEFAULT_PORT}?)", error_code="connection_reset")
         if isinstance(err, httpx.ConnectError):
             return ConnectionProblem(f"cannot connect to {url}: {_one_line(err) or type(err).__name__}",
                                      error_code="connection_failed")
         if isinstance(err, (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)):
-            extra = (" ; the change may or may not have been applied: check, then run the command again"
+            extra = ("; the change may or may not have been applied: check, then run the command again"
                      if method != "GET" else "")
             return ConnectionProblem(f"the connection to {url} broke during {method} {path}{extra}",
                                      error_code="connection_lost")
