@@ -248,9 +248,13 @@ def grammar_file() -> str:
     Found through the data package's own ``__file__``: ``importlib.resources`` would cost more
     start-up time than reading the file.
     """
-    from . import grammar_data
+    try:
+        from . import grammar_data
 
-    return os.path.join(os.path.dirname(grammar_data.__file__), GRAMMAR_FILE)
+        directory = os.path.dirname(grammar_data.__file__)
+    except ImportError:  # run from a source checkout, not installed: the data is in ../grammar
+        directory = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "grammar")
+    return os.path.join(directory, GRAMMAR_FILE)
 
 
 @functools.lru_cache(maxsize=None)
