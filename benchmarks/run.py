@@ -367,10 +367,20 @@ def bench_rss(rep: Report, tmp: Path, env: dict, commands=100) -> None:
     rep.add("rss", f"9. peak RSS of the shell after {commands} commands", mib, "MiB", "<= 60 MiB", mib <= 60)
 
 
+def _commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "-C", str(HERE), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    except OSError:
+        return None
+    return out.stdout.strip() or None
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--json", action="store_true", help="also write the figures as one JSON document on stdout")
     ap.add_argument("--quick", action="store_true", help="fewer repetitions (a smoke run)")
+    ap.add_argument("--save", nargs="?", const=str(HERE / "figures.jsonl"), metavar="FILE",
+                    help="append this run's figures, with date and commit, to FILE (default benchmarks/figures.jsonl)")
     opts = ap.parse_args()
     if not Path(RLADMIN).exists():
         print(f"rladmin-py is not installed next to {PY}", file=sys.stderr)
@@ -397,8 +407,13 @@ def main() -> int:
         bench_rss(rep, tmp, env)
     misses = [r for r in rep.rows if r["result"] == "MISS"]
     print(f"{len(rep.rows) - len(misses)} PASS, {len(misses)} MISS")
+    document = {"date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "commit": _commit(),
+                "quick": opts.quick, "baseline_ms": round(baseline, 3), "figures": rep.rows}
     if opts.json:
-        print(json.dumps({"baseline_ms": round(baseline, 3), "figures": rep.rows}))
+        print(json.dumps(document))
+    if opts.save:
+        with open(opts.save, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(document) + "\n")
     shutil.rmtree(tmp, ignore_errors=True)
     return 0
 
