@@ -362,3 +362,11 @@ def test_ctrl_c_during_a_script_exits_130_and_reports(sandbox_path, tmp_path):
     assert "interrupted" in err and "commands applied" in err
     assert "Traceback" not in err
     json.loads(sandbox_path.read_text())
+
+
+def test_dry_run_cluster_config_shows_the_request_and_changes_nothing(rladmin, sandbox):
+    r = rladmin("--dry-run", "cluster", "config", "min_data_TLS_version", "1.3", "http_support", "disabled")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("Dry run, nothing changed. Would send: PUT /v1/cluster\n")
+    assert json.loads(r.stdout.split("\n", 1)[1]) == {"min_data_TLS_version": "1.3", "http_support": False}
+    assert tls(sandbox) == "1.2" and sandbox.get_cluster()["http_support"] is True
