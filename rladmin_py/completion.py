@@ -244,7 +244,8 @@ def _value_role(vt: gm.ValueType) -> str:
     return "string"
 
 
-def _value_ok(vt: gm.ValueType, tok: Token) -> bool:
+def value_ok(vt: gm.ValueType, tok: Token) -> bool:
+    """Whether a word is a valid value of a type: the one rule, shared with the matcher."""
     if not tok.closed:
         return False
     if vt.kind == "enum":
@@ -266,7 +267,7 @@ def _step(state: State, tok: Token) -> tuple[State, str] | None:
                 return (fi, node.next, None), ("flag" if el.kind == "flag" else "keyword")
             return None
         vt = grammar().type(el.type)
-        if _value_ok(vt, tok):
+        if value_ok(vt, tok):
             return (fi, node.next, None), _value_role(vt)
         return None
     if node.op == TEXT:
@@ -280,7 +281,7 @@ def _step(state: State, tok: Token) -> tuple[State, str] | None:
                 return None
             return (fi, ni, (used + (p.name,), p.name)), "parameter"
         vt = grammar().type(node.vt.params[pending].type)
-        if _value_ok(vt, tok):
+        if value_ok(vt, tok):
             return (fi, ni, (used, None)), _value_role(vt)
         return None
     return None  # END

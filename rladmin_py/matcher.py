@@ -10,7 +10,7 @@ authority for what a line means and for every error message and column.
 from __future__ import annotations
 
 from . import grammar as gm
-from .completion import tokenize
+from .completion import tokenize, value_ok
 
 _UNUSUAL = frozenset("\r\n\x0b\x0c\x1c\x1d\x1e\x1f\x85\xa0\u1680\u2028\u2029\u202f\u205f\u3000\x00")
 
@@ -21,21 +21,9 @@ class _NoMatch(Exception):
 
 def _value(g: gm.Grammar, type_name: str, tok) -> object:
     """The argument a value token gives, as the pyparsing parser converts it."""
-    if tok.quote and not tok.closed:
+    if not value_ok(g.type(type_name), tok):
         raise _NoMatch
-    vt = g.type(type_name)
-    value = tok.value
-    if vt.kind == "enum":
-        if value not in vt.choices:
-            raise _NoMatch
-        return value
-    if type_name == "int":
-        if not value.isdigit():
-            raise _NoMatch
-        return int(value)
-    if not value:
-        raise _NoMatch
-    return value
+    return int(tok.value) if type_name == "int" else tok.value
 
 
 def _keyword(tok, word: str) -> bool:
