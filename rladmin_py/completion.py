@@ -325,13 +325,6 @@ def _accepts_prefix(state: State, tok: Token) -> bool:
 
 
 # -- messages ------------------------------------------------------------------------------------
-def _one_of(values: list[str]) -> str:
-    values = list(dict.fromkeys(values))
-    if len(values) <= 1:
-        return "".join(values)
-    return ", ".join(values[:-1]) + " or " + values[-1]
-
-
 def _expected_label(state: State) -> str:
     fi, ni, extra = state
     prog = _programs()[fi]
@@ -366,7 +359,7 @@ def _error_for(states: list[State], tok: Token) -> str:
         if pending is not None:
             vt = grammar().type(node.vt.params[pending].type)
             if vt.kind == "enum":
-                return f"invalid value '{word}' for {pending}: expected {_one_of(list(vt.choices))}"
+                return f"invalid value '{word}' for {pending}: expected {gm.one_of(list(vt.choices))}"
             return f"empty value for {pending}" if tok.closed else f"unterminated quote {tok.quote}"
         p = node.vt.params.get(word)
         if p is not None and p.readonly:
@@ -381,13 +374,13 @@ def _error_for(states: list[State], tok: Token) -> str:
     if len(nodes) == 1 and nodes[0].op == MATCH and nodes[0].el.kind == "value":
         vt = grammar().type(nodes[0].el.type)
         if vt.kind == "enum":
-            return f"unknown {vt.name.replace('_', ' ')} '{word}': expected {_one_of(list(vt.choices))}"
+            return f"unknown {vt.name.replace('_', ' ')} '{word}': expected {gm.one_of(list(vt.choices))}"
         if vt.name == "int":
             return f"expected a whole number, found '{word}'"
     if all(n.op == END for n in nodes):
         return f"unexpected '{word}'"
     labels = [_expected_label(st) for st in states]
-    return f"expected {_one_of(labels)}, found '{word}'"
+    return f"expected {gm.one_of(labels)}, found '{word}'"
 
 
 # -- analysis: roles, validation, the command being typed ---------------------------------------

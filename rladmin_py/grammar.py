@@ -128,6 +128,14 @@ class Grammar:
         return [f for f in self.forms if f.notation.split()[: len(words)] == list(words)]
 
 
+def one_of(values) -> str:
+    """``a, b or c``: how messages (parser errors, live validation, help) list alternatives."""
+    values = list(dict.fromkeys(values))
+    if len(values) <= 1:
+        return "".join(values)
+    return ", ".join(values[:-1]) + " or " + values[-1]
+
+
 _TOKEN = re.compile(r"\[|\]|[^\s\[\]]+")
 
 

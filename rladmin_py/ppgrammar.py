@@ -38,13 +38,6 @@ def _suggest(word: str, candidates) -> str:
     return f" (did you mean {close[0]}?)" if close else ""
 
 
-def _one_of(values) -> str:
-    values = list(values)
-    if len(values) == 1:
-        return values[0]
-    return ", ".join(values[:-1]) + " or " + values[-1]
-
-
 def _constant(value):
     def action(toks):
         return [value]
@@ -99,12 +92,12 @@ class _Builder:
                 word = toks[0]
                 if word not in choices:
                     if soft:
-                        raise pp.ParseException(s, loc, f"expected {_one_of(choices)}")
+                        raise pp.ParseException(s, loc, f"expected {gm.one_of(choices)}")
                     what = f"invalid value '{word}' for {param}" if param else f"unknown {el.type.replace('_', ' ')} '{word}'"
-                    raise _fatal(s, loc, f"{what}: expected {_one_of(choices)}{_suggest(word, choices)}")
+                    raise _fatal(s, loc, f"{what}: expected {gm.one_of(choices)}{_suggest(word, choices)}")
                 return [(dest, word)]
 
-            return tok.copy().set_parse_action(check_enum).set_name(f"{el.type.replace('_', ' ')} ({_one_of(choices)})")
+            return tok.copy().set_parse_action(check_enum).set_name(f"{el.type.replace('_', ' ')} ({gm.one_of(choices)})")
         if el.type == "int":
 
             def check_int(s, loc, toks):
@@ -244,7 +237,7 @@ class _Builder:
             names.append(_label(self.g, el, " ".join(form.words)) if el is not None else "end of line")
         choice = pp.MatchFirst(exprs)
         subject = f"after '{what}'" if what else ""
-        choice.set_name(f"{_one_of(names)}{' ' + subject if subject else ''}")
+        choice.set_name(f"{gm.one_of(names)}{' ' + subject if subject else ''}")
         return choice
 
 
