@@ -4,7 +4,7 @@ from __future__ import annotations
 from . import grammar as gm
 
 TAG_NOTES = {
-    "sandbox": "local sandbox only",
+    "sandbox": "local sandbox only; not an rladmin command",
     "local": "runs on this machine, not a cluster command",
     "addition": "rladmin-py addition, not in rladmin",
 }

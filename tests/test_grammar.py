@@ -138,7 +138,8 @@ def test_help_is_generated_from_the_grammar():
     for form in g.forms:
         if form.notation != "?":
             assert form.description in listing
-    assert "local sandbox only" in helptext.help_for(["sandbox", "reset"])
+    assert "local sandbox only; not an rladmin command" in helptext.help_for(["sandbox", "node"])
+    assert "not a cluster command" in helptext.help_for(["sandbox", "make-certs"])
     assert "rladmin-py addition" in helptext.help_for(["cluster", "certificate", "show"])
     assert "this tool's addition" in helptext.help_for(["info", "cluster"])
     config_help = helptext.help_for(["cluster", "config"])
