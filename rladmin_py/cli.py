@@ -86,11 +86,11 @@ def _open_backend(args):
 
 def _context(args, printer):
     from .commands import Context, Options
-    from .connect import wants_live_cluster
+    from .connect import uses_sandbox
 
     return Context(
         open_backend=_open_backend(args),
-        live_target=wants_live_cluster(args) and not args.sandbox,
+        live_target=not uses_sandbox(args),
         options=Options(json=args.json, yes=args.yes, dry_run=args.dry_run, strict=args.strict),
         note=printer.note,
     )

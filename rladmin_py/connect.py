@@ -48,13 +48,25 @@ def wants_live_cluster(args) -> bool:
     return bool(getattr(args, "cluster", None) or os.environ.get("REDIS_ENTERPRISE_URL") or getattr(args, "profile", None))
 
 
+def uses_sandbox(args) -> bool:
+    """The sandbox unless a live cluster is named; ``--sandbox`` always means the sandbox."""
+    return bool(getattr(args, "sandbox", None)) or not wants_live_cluster(args)
+
+
+def named(args, env, profile: dict) -> tuple[str | None, str | None]:
+    """(url, user) as flags > environment > profile name them, not yet checked."""
+    url = getattr(args, "cluster", None) or env.get("REDIS_ENTERPRISE_URL") or profile.get("url")
+    user = getattr(args, "user", None) or env.get("REDIS_ENTERPRISE_USER") or profile.get("user")
+    return url, user
+
+
 def open_backend(args):
     """The backend for this session; the sandbox unless a live cluster is named."""
     sandbox = getattr(args, "sandbox", None)
     if sandbox and (getattr(args, "cluster", None) or getattr(args, "profile", None)):
         raise ConfigurationProblem("give either --sandbox PATH or a live cluster (--cluster URL / --profile NAME), "
                                    "not both")
-    if sandbox or not wants_live_cluster(args):
+    if uses_sandbox(args):
         from .backends.sandbox import SandboxBackend
 
         return SandboxBackend(sandbox)
@@ -86,13 +98,12 @@ def resolve(args, *, environ=None, prompt=None) -> LiveTarget:
     profile = load_profile(profile_name) if profile_name else {}
     where = f"profile {profile_name}" if profile_name else ""
 
-    raw_url = getattr(args, "cluster", None) or env.get("REDIS_ENTERPRISE_URL") or profile.get("url")
+    raw_url, user = named(args, env, profile)
     if not raw_url:
         raise ConfigurationProblem(f"{where or 'nothing'} names no cluster: add url = \"https://HOST:9443\" to it, "
                                    "or give --cluster URL")
     url = normalize_url(raw_url)
 
-    user = getattr(args, "user", None) or env.get("REDIS_ENTERPRISE_USER") or profile.get("user")
     if not user:
         raise ConfigurationProblem(f"no user for {url}: give --user USER or set REDIS_ENTERPRISE_USER"
                                    + (f" (or user in {where})" if where else ""))

@@ -37,29 +37,25 @@ def prepare_history_file(path: str) -> str:
 
 
 def describe_target(args) -> str:
-    """The banner's and toolbar's target, computed without opening anything (flags > env >
-    profile, like connect.py): the sandbox path, or the cluster URL and user."""
+    """The banner's and toolbar's target, computed without opening anything: the sandbox path,
+    or the cluster URL and user as connect.py would choose them."""
     url = getattr(args, "cluster", None) or os.environ.get("REDIS_ENTERPRISE_URL")
     profile = getattr(args, "profile", None)
+    # connect.uses_sandbox, written out: importing connect here would slow the first prompt
     if getattr(args, "sandbox", None) or not (url or profile):
-        path = getattr(args, "sandbox", None)
-        if not path:
-            path = paths.sandbox_state()
-        return f"sandbox {path}"
-    user = getattr(args, "user", None) or os.environ.get("REDIS_ENTERPRISE_USER")
+        return f"sandbox {getattr(args, 'sandbox', None) or paths.sandbox_state()}"
+    from .connect import load_profile, named, normalize_url  # a live cluster: the banner can wait
+
+    data: dict = {}
     if profile:
         try:  # a local TOML file: cheap, and no network
-            from .connect import load_profile
-
             data = load_profile(profile)
-            url, user = url or data.get("url"), user or data.get("user")
         except Exception:  # the first command reports a broken profile properly
             pass
+    url, user = named(args, os.environ, data)
     if not url:
         return f"profile {profile}"
     try:
-        from .connect import normalize_url
-
         url = normalize_url(url)
     except Exception:
         pass
