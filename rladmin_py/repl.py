@@ -275,7 +275,7 @@ class Shell:
     # -- the loop ------------------------------------------------------------------------------
     def run_line(self, line: str) -> bool:
         """Run one line; False when the session should end."""
-        from .runner import run_line
+        from .runner import report_bug, run_line
 
         if not line.strip() or line.lstrip().startswith("#"):
             return True
@@ -287,11 +287,7 @@ class Shell:
             self.printer.err.flush()
             return True
         except Exception as err:  # a bug must not end the session
-            if self.printer.debug:
-                import traceback
-
-                traceback.print_exc(file=self.printer.err)
-            self.printer.error(f"internal error: {type(err).__name__}: {err}")
+            report_bug(self.printer, err)
             return True
         return not (result is not None and result.kind == "exit")
 

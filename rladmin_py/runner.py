@@ -54,11 +54,16 @@ def execute(ctx: commands.Context, command, printer: Printer, prefix: str = "") 
         return err.exit_code, None
     except KeyboardInterrupt:
         raise
-    except Exception as err:  # a bug: say so in one line, tracebacks only with --debug
-        if printer.debug:
-            traceback.print_exc(file=printer.err)
-        printer.error(f"internal error: {type(err).__name__}: {err} (run with --debug for the traceback)", prefix)
+    except Exception as err:  # a bug: say so in one line
+        report_bug(printer, err, prefix)
         return EXIT_FAILED, None
+
+
+def report_bug(printer: Printer, err: Exception, prefix: str = "") -> None:
+    """An unexpected exception (a bug of ours): one line; the traceback only with --debug."""
+    if printer.debug:
+        traceback.print_exc(file=printer.err)
+    printer.error(f"internal error: {type(err).__name__}: {err} (run with --debug for the traceback)", prefix)
 
 
 def syntax_error(printer: Printer, err, prefix: str = "") -> int:
