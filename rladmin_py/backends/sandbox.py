@@ -251,23 +251,27 @@ class SandboxBackend:
         return self._view()["nodes"]
 
     def replace_certificates(self, updates: list[CertificateUpdate]) -> list[dict]:
-        """Validate every update first (nothing changes if one is refused), then install them."""
+        """Validate every update first (nothing changes if one is refused), then install them.
+
+        Checked against the state read under the lock, so the "current key" a certificate-only
+        update is compared with is the one it replaces.
+        """
         from .. import certs
 
-        state = self.ensure()
-        fqdn = state["cluster"].get("name")
-        checked = []
-        for upd in updates:
-            if upd.name not in KNOWN_CERTIFICATES:
-                raise BackendError(f"unknown certificate name '{upd.name}'", error_code="unknown_certificate", status=403)
-            current = state["certificates"].get(upd.name, {}).get("key")
-            try:
-                bundle = certs.prepare(upd.name, upd.certificate, upd.key, cert_source=f"{upd.name} certificate",
-                                       key_source=f"{upd.name} key", current_key_pem=current, fqdn=fqdn)
-            except certs.CertificateProblem as err:
-                raise BackendError(err.message, error_code=err.error_code, status=err.status) from None
-            checked.append(bundle)
         with self._update() as state:
+            fqdn = state["cluster"].get("name")
+            checked = []
+            for upd in updates:
+                if upd.name not in KNOWN_CERTIFICATES:
+                    raise BackendError(f"unknown certificate name '{upd.name}'", error_code="unknown_certificate",
+                                       status=403)
+                current = state["certificates"].get(upd.name, {}).get("key")
+                try:
+                    bundle = certs.prepare(upd.name, upd.certificate, upd.key, cert_source=f"{upd.name} certificate",
+                                           key_source=f"{upd.name} key", current_key_pem=current, fqdn=fqdn)
+                except certs.CertificateProblem as err:
+                    raise BackendError(err.message, error_code=err.error_code, status=err.status) from None
+                checked.append(bundle)
             for bundle in checked:
                 entry = state["certificates"].setdefault(bundle.name, {})
                 entry["cert"] = bundle.certificate_pem
