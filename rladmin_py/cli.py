@@ -78,30 +78,13 @@ def build_argparser() -> argparse.ArgumentParser:
     return p
 
 
-def _open_backend(args):
-    from .connect import open_backend
-
-    return lambda: open_backend(args)
-
-
-def _context(args, printer):
-    from .commands import Context, Options
-    from .connect import uses_sandbox
-
-    return Context(
-        open_backend=_open_backend(args),
-        live_target=not uses_sandbox(args),
-        options=Options(json=args.json, yes=args.yes, dry_run=args.dry_run, strict=args.strict),
-        note=printer.note,
-    )
-
-
 def _one_shot(args, printer) -> int:
+    from .context import command_context
     from .runner import run_line
 
     words = args.words[1:] if args.words[:1] == ["--"] else args.words
     line = " ".join(quote_word(w) for w in words)
-    ctx = _context(args, printer)
+    ctx = command_context(args, printer)
     try:
         code, _ = run_line(ctx, line, printer)
     finally:
@@ -124,6 +107,7 @@ def quote_word(word: str) -> str:
 
 def _script(args, printer) -> int:
     from . import script
+    from .context import command_context
 
     try:
         name, text = script.read_script(args.file)
@@ -136,7 +120,7 @@ def _script(args, printer) -> int:
         return EXIT_USAGE
     if args.check:
         return script.check_script(name, lines, printer)
-    ctx = _context(args, printer)
+    ctx = command_context(args, printer)
     try:
         return script.run_script(ctx, name, lines, printer, keep_going=args.keep_going)
     finally:
@@ -144,18 +128,18 @@ def _script(args, printer) -> int:
 
 
 def _interactive(args, printer) -> int:
-    from .greeting import predraw
+    from .shell.prompt import predraw
 
     predraw(args, printer.out)  # the prompt appears now; prompt_toolkit loads while the user types
-    from . import repl
+    from .shell import repl
 
     return repl.run(args, printer, predrawn=True)
 
 
 def _serve(args, printer) -> int:
-    from . import server
+    from .sandbox import serve
 
-    return server.main(args, printer)
+    return serve.main(args, printer)
 
 
 def main(argv: list[str] | None = None) -> int:

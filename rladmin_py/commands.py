@@ -5,46 +5,17 @@ The grammar names the handler of each form; :data:`HANDLERS` maps those names to
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import os
+from dataclasses import dataclass
 from typing import Any, Callable
 
-from . import settings
-from .backends import Backend, BackendError, CertificateUpdate, NotSupported
+from . import cluster_settings, paths
+from .backends import BackendError, CertificateUpdate, NotSupported
+from .context import Context
 
 
 class CommandFailed(BackendError):
     """A command refused on this machine, before anything was sent (exit 1)."""
-
-
-@dataclass
-class Options:
-    json: bool = False
-    yes: bool = False
-    dry_run: bool = False
-    strict: bool = False
-
-
-@dataclass
-class Context:
-    """What a command may use: the backend (opened on first use), options, and a confirm prompt."""
-
-    open_backend: Callable[[], Backend]
-    options: Options = field(default_factory=Options)
-    confirm: Callable[[str], bool] | None = None  # set only in interactive sessions
-    live_target: bool = False  # a live cluster is named: local commands must not open it
-    note: Callable[[str], None] = lambda text: None  # warnings and notes, shown at once (stderr)
-    _backend: Backend | None = None
-
-    @property
-    def backend(self) -> Backend:
-        if self._backend is None:
-            self._backend = self.open_backend()
-        return self._backend
-
-    def close(self) -> None:
-        if self._backend is not None:
-            self._backend.close()
-            self._backend = None
 
 
 @dataclass
@@ -58,7 +29,7 @@ class Result:
 
 # -- cluster config / info ----------------------------------------------------------------------
 def cluster_config(ctx: Context, args: dict) -> Result:
-    changes = settings.rest_changes(args["params"])
+    changes = cluster_settings.rest_changes(args["params"])
     if ctx.options.dry_run:
         return Result("dry_run", {"method": "PUT", "path": "/v1/cluster", "body": changes})
     ctx.backend.update_cluster(changes)
@@ -71,7 +42,7 @@ def info_cluster(ctx: Context, args: dict) -> Result:
 
 # -- certificates -------------------------------------------------------------------------------
 def _checked_bundle(ctx: Context, name: str, cert_path: str, key_path: str | None, cluster: dict, current: dict):
-    from . import certs
+    from .certificates import checks as certs
 
     try:
         bundle = certs.prepare_files(name, cert_path, key_path, current_key_pem=current.get(f"{name}_key"),
@@ -88,7 +59,7 @@ def _checked_bundle(ctx: Context, name: str, cert_path: str, key_path: str | Non
 
 
 def _replace(ctx: Context, bundles, files: list[dict]) -> Result:
-    from . import certs
+    from .certificates import checks as certs
 
     updates = [CertificateUpdate(b.name, b.certificate_pem, b.key_pem) for b in bundles]
     summaries = [certs.summary(b.name, b.leaf) for b in bundles]
@@ -129,7 +100,7 @@ def certificate_set_internal(ctx: Context, args: dict) -> Result:
 
 
 def certificate_show(ctx: Context, args: dict) -> Result:
-    from . import certs
+    from .certificates import checks as certs
 
     wanted = args.get("certificate_name")
     out = certs.summaries(ctx.backend.get_certificates(), wanted, on_problem=lambda m: ctx.note(f"warning: {m}"))
@@ -163,12 +134,42 @@ def sandbox_node(ctx: Context, args: dict) -> Result:
     return Result("sandbox_node", {"uid": node["uid"], "status": node["status"]})
 
 
+def _practice_fqdn(ctx: Context) -> str:
+    """The sandbox cluster's name (its FQDN); the default name when the target is not a sandbox."""
+    from .certificates import practice
+
+    if ctx.live_target:  # never open a live cluster (and prompt for a password) for local files
+        return practice.DEFAULT_FQDN
+    try:
+        backend = ctx.backend
+        if getattr(backend, "kind", None) == "sandbox":
+            return backend.get_cluster().get("name") or practice.DEFAULT_FQDN
+    except BackendError:
+        pass
+    return practice.DEFAULT_FQDN
+
+
+def _practice_sandbox(ctx: Context) -> str | None:
+    """The sandbox state file to name in README.txt's commands (None: the default one, or not a sandbox)."""
+    if ctx.live_target:
+        return None
+    try:
+        backend = ctx.backend
+    except BackendError:
+        return None
+    path = getattr(backend, "path", None)
+    if getattr(backend, "kind", None) != "sandbox" or not path:
+        return None
+    path = os.path.abspath(path)
+    return None if path == os.path.abspath(paths.sandbox_state()) else path
+
+
 def sandbox_make_certs(ctx: Context, args: dict) -> Result:
-    from . import practice
+    from .certificates import practice
 
     try:
-        written = practice.write_practice_certs(args["directory"], args.get("fqdn") or practice.default_fqdn(ctx),
-                                                sandbox=practice.sandbox_path(ctx))
+        written = practice.write_practice_certs(args["directory"], args.get("fqdn") or _practice_fqdn(ctx),
+                                                sandbox=_practice_sandbox(ctx))
     except OSError as err:
         raise CommandFailed(f"{args['directory']}: cannot write practice certificates: {err.strerror}") from None
     return Result("make_certs", written)
@@ -176,7 +177,7 @@ def sandbox_make_certs(ctx: Context, args: dict) -> Result:
 
 # -- shell commands -----------------------------------------------------------------------------
 def help_(ctx: Context, args: dict) -> Result:
-    from . import helptext
+    from .language import helptext
 
     words = args.get("words", "").split()
     try:
@@ -204,7 +205,7 @@ HANDLERS: dict[str, Callable[[Context, dict], Result]] = {
 
 
 def run(ctx: Context, command) -> Result:
-    """Dispatch a parsed :class:`~rladmin_py.parser.Command` to its handler."""
+    """Dispatch a parsed :class:`~rladmin_py.language.syntax.Command` to its handler."""
     result = HANDLERS[command.handler](ctx, command.args)
     if command.args.get("json"):
         result.json = True

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from . import settings
+from . import cluster_settings
 from .commands import Result
 
 #: ``info cluster`` lines in rladmin's ``Cluster configuration:`` layout: (label, REST field).
@@ -34,11 +34,11 @@ def _info_cluster(cluster: dict) -> str:
     lines = ["Cluster configuration:"]
     for label, key in INFO_GENERAL:
         if key in cluster:
-            lines.append(f"   {label}: {settings.from_rest(cluster[key])}")
+            lines.append(f"   {label}: {cluster_settings.from_rest(cluster[key])}")
     lines.append("TLS configuration (rladmin-py addition):")
     for key in INFO_TLS:
         if key in cluster:
-            lines.append(f"   {key}: {settings.from_rest(cluster[key])}")
+            lines.append(f"   {key}: {cluster_settings.from_rest(cluster[key])}")
     return "\n".join(lines)
 
 

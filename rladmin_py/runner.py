@@ -77,7 +77,7 @@ def syntax_error(printer: Printer, err, prefix: str = "") -> int:
 
 def run_line(ctx: commands.Context, line: str, printer: Printer) -> tuple[int, commands.Result | None]:
     """Parse and run one line (one-shot and interactive); prints the result or the error."""
-    from .parser import CommandSyntaxError, parse
+    from .language.parser import CommandSyntaxError, parse
 
     try:
         command = parse(line)

@@ -59,7 +59,7 @@ def read_script(path: str | None) -> tuple[str, str]:
 
 def parse_script(name: str, text: str, printer: Printer, max_errors: int = 20) -> list[ScriptLine] | None:
     """Every command of the script, or None after printing its syntax errors."""
-    from .parser import CommandSyntaxError, parse
+    from .language.parser import CommandSyntaxError, parse
 
     lines, errors = [], 0
     for number, raw in enumerate(text.splitlines(), 1):

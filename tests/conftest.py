@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from rladmin_py import certgen
-from rladmin_py.backends.sandbox import SandboxBackend, ca_path_for
+from rladmin_py.certificates import making as certgen
+from rladmin_py.backends.sandbox import SandboxBackend
+from rladmin_py.sandbox.store import ca_path_for
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples"

@@ -22,7 +22,7 @@ import threading
 import time
 from pathlib import Path
 
-from rladmin_py.backends.sandbox import ca_path_for
+from rladmin_py.sandbox.store import ca_path_for
 from test_server import Served, start_server  # noqa: F401  (re-exported)
 
 

@@ -11,7 +11,8 @@ import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 
 from conftest import ec_key, rsa_key
-from rladmin_py import certgen, commands
+from rladmin_py import commands, context
+from rladmin_py.certificates import making as certgen
 from rladmin_py.backends.sandbox import SandboxBackend
 
 REQUIRED = {"name", "subject", "issuer", "sans", "not_after", "days_left", "key_type", "sha256"}
@@ -208,8 +209,8 @@ def ctx_factory(sandbox_path):
             asked.append(question)
             return confirm
 
-        ctx = commands.Context(open_backend=lambda: SandboxBackend(str(sandbox_path)),
-                               options=commands.Options(yes=yes), confirm=None if confirm is None else answer)
+        ctx = context.Context(open_backend=lambda: SandboxBackend(str(sandbox_path)),
+                               options=context.Options(yes=yes), confirm=None if confirm is None else answer)
         made.append(ctx)
         return ctx, asked
 

@@ -1,6 +1,6 @@
 """Mutated and random bytes as certificate or key never produce a traceback.
 
-In-process (fast): only :class:`certs.CertificateProblem` may escape prepare/prepare_files, its
+In-process (fast): only :class:`pemtext.CertificateProblem` may escape prepare/prepare_files, its
 message is one line and holds no key material. Then a handful through the console script.
 """
 from __future__ import annotations
@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from cryptography.hazmat.primitives import serialization
 
-from rladmin_py import certgen, certs
+from rladmin_py.certificates import checks as certs, making as certgen, pem as pemtext
 
 FQDN = "cluster.sandbox.local"
 FUZZ = settings(max_examples=int(os.environ.get("CERT_FUZZ_EXAMPLES", "150")), deadline=None, database=None,
@@ -49,7 +49,7 @@ def attempt(cert_text, key_text, name="proxy"):
     try:
         certs.prepare(name, cert_text, key_text, cert_source="c.pem", key_source="k.pem" if key_text else None,
                       fqdn=FQDN, current_key_pem=material()[2].key_pem)
-    except certs.CertificateProblem as err:
+    except pemtext.CertificateProblem as err:
         check_message(err.message)
 
 
@@ -178,7 +178,7 @@ def test_random_files(content, role):
             with open(good, "w") as fh:
                 fh.write(chain_text(material()[2]))
             certs.prepare_files("proxy", good, path, fqdn=FQDN)
-    except certs.CertificateProblem as err:
+    except pemtext.CertificateProblem as err:
         check_message(err.message)
 
 

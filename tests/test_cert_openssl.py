@@ -9,7 +9,7 @@ import subprocess
 import pytest
 
 from conftest import rsa_key
-from rladmin_py import certgen
+from rladmin_py.certificates import making as certgen
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="the openssl CLI is not installed")
 

@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import NameOID
 
 from conftest import ec_key, rsa_key
-from rladmin_py import certgen
+from rladmin_py.certificates import making as certgen
 
 
 def generation(sandbox_path) -> int:

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from conftest import ec_key
-from rladmin_py import certgen
+from rladmin_py.certificates import making as certgen
 
 
 def generation(sandbox_path) -> int:

@@ -1,4 +1,4 @@
-"""rladmin_py.certs in-process: loading, normalising, checking (the console-script tests are in test_cert_*.py)."""
+"""rladmin_py.certificates in-process: loading, normalising, checking (the console-script tests are in test_cert_*.py)."""
 from __future__ import annotations
 
 import datetime as dt
@@ -12,8 +12,8 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 
 from conftest import ec_key, rsa_key
-from rladmin_py import certgen, certs
-from rladmin_py.certs import CertificateProblem
+from rladmin_py.certificates import checks as certs, making as certgen, pem
+from rladmin_py.certificates.pem import CertificateProblem
 
 FQDN = "cluster.sandbox.local"
 
@@ -300,14 +300,14 @@ def test_expired_intermediate_is_a_warning():
 def test_read_file_problems(tmp_path, monkeypatch):
     def problem(path, role="certificate"):
         with pytest.raises(CertificateProblem) as info:
-            certs.read_file(str(path), role)
+            pem.read_file(str(path), role)
         return info.value.message
 
     assert problem(tmp_path / "nope.pem") == f"{tmp_path}/nope.pem: no such file (the certificate file)"
     assert problem(tmp_path, "private key") == f"{tmp_path}: is a directory, not a key file"
     (tmp_path / "empty.pem").write_text("  \n")
     assert "the file is empty" in problem(tmp_path / "empty.pem")
-    (tmp_path / "big.pem").write_bytes(b"x" * (certs.MAX_FILE_BYTES + 1))
+    (tmp_path / "big.pem").write_bytes(b"x" * (pem.MAX_FILE_BYTES + 1))
     assert "larger than 1 MiB" in problem(tmp_path / "big.pem")
     (tmp_path / "text.pem").write_text("hello\n")
     assert "no PEM block (-----BEGIN ...-----) found" in problem(tmp_path / "text.pem")
@@ -320,7 +320,7 @@ def test_read_file_problems(tmp_path, monkeypatch):
         raise PermissionError(13, "Permission denied")
 
     (tmp_path / "locked.pem").write_text("x")
-    monkeypatch.setattr(certs, "open", no_permission, raising=False)
+    monkeypatch.setattr(pem, "open", no_permission, raising=False)
     assert problem(tmp_path / "locked.pem", "private key") == \
         f"{tmp_path}/locked.pem: permission denied: cannot read the key file"
 
@@ -330,25 +330,25 @@ def test_read_file_der_and_pfx(tmp_path):
     der = tmp_path / "leaf.der"
     der.write_bytes(leaf.cert.public_bytes(serialization.Encoding.DER))
     with pytest.raises(CertificateProblem) as info:
-        certs.read_file(str(der), "certificate")
+        pem.read_file(str(der), "certificate")
     assert info.value.message == (f"{der}: the certificate is DER, not PEM; convert it with: "
                                   f"openssl x509 -inform der -in {der} -out {tmp_path}/leaf.pem")
     with pytest.raises(CertificateProblem, match="a DER certificate, not a private key"):
-        certs.read_file(str(der), "private key")
+        pem.read_file(str(der), "private key")
     dkey = tmp_path / "server.key"
     dkey.write_bytes(rsa_key().private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
                                              serialization.NoEncryption()))
     with pytest.raises(CertificateProblem) as info:
-        certs.read_file(str(dkey), "private key")
+        pem.read_file(str(dkey), "private key")
     assert f"openssl pkey -inform der -in {dkey} -out {tmp_path}/server.key.pem" in info.value.message
     with pytest.raises(CertificateProblem, match="a DER private key, not a certificate"):
-        certs.read_file(str(dkey), "certificate")
+        pem.read_file(str(dkey), "certificate")
     pfx = tmp_path / "site.pfx"
     pfx.write_bytes(pkcs12.serialize_key_and_certificates(b"x", rsa_key(), leaf.cert, None,
                                                           serialization.BestAvailableEncryption(b"pw")))
     (tmp_path / "site.pem").write_text("exists already")
     with pytest.raises(CertificateProblem) as info:
-        certs.read_file(str(pfx), "certificate")
+        pem.read_file(str(pfx), "certificate")
     assert info.value.error_code == "pkcs12_not_pem"
     assert f"openssl pkcs12 -in {pfx} -nodes -out {tmp_path}/site-converted.pem" in info.value.message
 
@@ -357,7 +357,7 @@ def test_read_file_utf16(tmp_path):
     leaf, chain = good()
     p = tmp_path / "utf16.pem"
     p.write_bytes(chain.encode("utf-16"))
-    assert prepare(certs.read_file(str(p), "certificate"), leaf.key_pem).certificate_pem.count("BEGIN") == 3
+    assert prepare(pem.read_file(str(p), "certificate"), leaf.key_pem).certificate_pem.count("BEGIN") == 3
 
 
 def test_messages_are_one_line_even_with_odd_names():

@@ -279,7 +279,8 @@ def test_concurrent_processes_do_not_lose_each_others_updates(sandbox_path, sand
 
 
 def test_sandbox_only_commands_are_refused_on_a_live_cluster():
-    from rladmin_py import commands, parser
+    from rladmin_py import commands, context
+    from rladmin_py.language import parser
     from rladmin_py.backends import NotSupported
 
     class Live:
@@ -288,7 +289,7 @@ def test_sandbox_only_commands_are_refused_on_a_live_cluster():
         def close(self):
             pass
 
-    ctx = commands.Context(open_backend=Live)
+    ctx = context.Context(open_backend=Live)
     for line in ("sandbox reset", "sandbox node 1 down"):
         with pytest.raises(NotSupported, match="works only on the local sandbox"):
             commands.run(ctx, parser.parse(line))
@@ -345,7 +346,7 @@ def test_version_and_help_import_nearly_nothing():
 
 def test_a_syntax_error_loads_pyparsing_for_its_message(sandbox_path):
     mods = _imported("cluster", "config", "min_data_TLS_version", "1.1", sandbox_path=sandbox_path, code=2)
-    assert "pyparsing" in mods and "rladmin_py.ppgrammar" in mods
+    assert "pyparsing" in mods and "rladmin_py.language.pyparse" in mods
 
 
 def test_ctrl_c_during_a_script_exits_130_and_reports(sandbox_path, tmp_path):

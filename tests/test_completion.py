@@ -1,7 +1,7 @@
 """The completer, ``?`` and live validation: a golden table of (line, cursor) -> candidates.
 
 Candidates are asked for the way the shell asks: a prompt_toolkit ``Document`` handed to the
-completer repl.py installs. The engine itself (rladmin_py.completion) is pure Python.
+completer shell/repl.py installs. The engine itself (rladmin_py.language) is pure Python.
 """
 from __future__ import annotations
 
@@ -15,8 +15,9 @@ from hypothesis import strategies as st
 from prompt_toolkit.completion import CompleteEvent
 from prompt_toolkit.document import Document
 
-from rladmin_py import completion, grammar
-from rladmin_py.repl import GrammarCompleter
+from rladmin_py.language import completion, grammar, helptext, tokens, walker
+from rladmin_py.shell import history
+from rladmin_py.shell.repl import GrammarCompleter
 
 G = grammar.load()
 CERT_NAMES = list(G.type("certificate_name").choices)
@@ -243,13 +244,13 @@ def test_next_help_descriptions_usage_and_errors():
     rows = dict(h.rows)
     assert rows["sentinel_tls_mode"] == "TLS mode of the discovery service"
     assert h.usages == ("cluster config <parameter> <value> [ <parameter> <value> ... ]",)
-    text = completion.format_next_help(h)
+    text = helptext.format_next_help(h)
     assert "  encrypt_pkeys " in text and "Usage: cluster config" in text
     rows = dict(completion.next_help("cluster certificate set api certificate_file ").rows)
     assert rows["<path>"] == G.type("path").description
     h = completion.next_help("cluster bogus ")
     assert h.error == (9, "expected certificate or config, found 'bogus'")
-    assert completion.format_next_help(h) == "error: column 9: expected certificate or config, found 'bogus'"
+    assert helptext.format_next_help(h) == "error: column 9: expected certificate or config, found 'bogus'"
     # mid-line: what may come at the cursor
     assert [a for a, _ in completion.next_help("cluster  min_data_TLS_version 1.3", 8).rows] == ["certificate", "config"]
 
@@ -285,16 +286,16 @@ ANALYSIS = [
 
 @pytest.mark.parametrize("line,status,error", ANALYSIS, ids=[l or "<empty>" for l, _, _ in ANALYSIS])
 def test_analyze_without_parser(line, status, error):
-    a = completion.analyze(line)
+    a = walker.analyze(line)
     assert (a.status, a.error) == (status, error)
 
 
 @pytest.mark.parametrize("line,status,error", ANALYSIS, ids=[l or "<empty>" for l, _, _ in ANALYSIS])
 def test_analyze_with_parser_matches_enter(line, status, error):
     """Once the parser is built, an invalid line shows exactly what Enter prints."""
-    from rladmin_py.parser import CommandSyntaxError, parse
+    from rladmin_py.language.parser import CommandSyntaxError, parse
 
-    a = completion.analyze(line, parse)
+    a = walker.analyze(line, parse)
     assert a.status == status
     if status == "invalid":
         with pytest.raises(CommandSyntaxError) as exc:
@@ -306,31 +307,31 @@ def test_analyze_with_parser_matches_enter(line, status, error):
 
 
 def test_roles_for_highlighting():
-    a = completion.analyze("cluster config min_data_TLS_version 1.3 data_cipher_list 'A:B'")
+    a = walker.analyze("cluster config min_data_TLS_version 1.3 data_cipher_list 'A:B'")
     assert a.roles == ("keyword", "keyword", "parameter", "value", "parameter", "string")
-    a = completion.analyze("cluster certificate set api certificate_file ~/a.pem --json")
+    a = walker.analyze("cluster certificate set api certificate_file ~/a.pem --json")
     assert a.roles == ("keyword", "keyword", "keyword", "value", "keyword", "path", "invalid")
-    a = completion.analyze("cluster bogus config x")
+    a = walker.analyze("cluster bogus config x")
     assert a.roles == ("keyword", "invalid", None, None)
-    a = completion.analyze("info cluster --js")
+    a = walker.analyze("info cluster --js")
     assert a.roles == ("keyword", "keyword", "partial")
-    a = completion.analyze("rladmin help cluster")
+    a = walker.analyze("rladmin help cluster")
     assert a.roles == ("keyword", "keyword", "help")
 
 
 def test_toolbar_hint():
-    assert completion.toolbar_hint(completion.analyze("")) == ("", "")
-    kind, text = completion.toolbar_hint(completion.analyze("cluster config min"))
+    assert helptext.toolbar_hint(walker.analyze("")) == ("", "")
+    kind, text = helptext.toolbar_hint(walker.analyze("cluster config min"))
     assert kind == "usage" and text.startswith("cluster config <parameter> <value>")
-    kind, text = completion.toolbar_hint(completion.analyze("cluster config foo"))
+    kind, text = helptext.toolbar_hint(walker.analyze("cluster config foo"))
     assert (kind, text) == ("error", "column 16: unknown cluster config parameter 'foo'")
-    kind, text = completion.toolbar_hint(completion.analyze("cluster certificate set "))
+    kind, text = helptext.toolbar_hint(walker.analyze("cluster certificate set "))
     assert kind == "usage" and "internal" in text and "<certificate_name>" in text
 
 
 # -- tokenizer -----------------------------------------------------------------------------------
 def test_tokenize_quotes_and_positions():
-    toks = completion.tokenize('a  "b c"\t\'d\'x "e\\"f" "open')
+    toks = tokens.tokenize('a  "b c"\t\'d\'x "e\\"f" "open')
     assert [(t.text, t.value, t.start, t.end, t.quote, t.closed) for t in toks] == [
         ("a", "a", 0, 1, "", True),
         ('"b c"', "b c", 3, 8, '"', True),
@@ -352,7 +353,7 @@ def test_tokenize_quotes_and_positions():
     ("secret", True),
 ])
 def test_may_hold_secret(line, secret):
-    assert completion.may_hold_secret(line) is secret
+    assert history.may_hold_secret(line) is secret
 
 
 # -- robustness and purity -----------------------------------------------------------------------
@@ -369,13 +370,13 @@ def test_never_raises(line, cursor):
     for c in completion._complete(line, cursor):
         assert c.start_position <= 0 and -c.start_position <= cursor
     completion._next_help(line, cursor)
-    completion._analyze.__wrapped__(line, None)
+    walker._analyze.__wrapped__(line, None)
 
 
 def test_engine_imports_neither_prompt_toolkit_nor_pyparsing():
-    code = ("import sys, rladmin_py.completion as c; c.complete('cluster config '); c.analyze('cluster x');"
+    code = ("import sys, rladmin_py.language.completion as c, rladmin_py.language.walker as w; c.complete('cluster config '); w.analyze('cluster x');"
             "c.next_help('cluster '); c.complete('cluster certificate set api certificate_file /');"
-            "bad = [m for m in ('prompt_toolkit', 'pyparsing', 'rladmin_py.parser', 'httpx', 'cryptography')"
+            "bad = [m for m in ('prompt_toolkit', 'pyparsing', 'rladmin_py.language.parser', 'httpx', 'cryptography')"
             " if m in sys.modules]; print(bad)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env=dict(os.environ)).stdout

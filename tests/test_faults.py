@@ -27,7 +27,7 @@ import time
 import pytest
 
 from conftest import console_script
-from rladmin_py.server import MAX_BODY, RestHandler, SandboxHTTPSServer
+from rladmin_py.sandbox.rest_api import MAX_BODY, RestHandler, SandboxHTTPSServer
 from server_fixtures import FaultServer, LineReader, client_context, request, rs_error_body, start_server
 
 LINE = "cluster config data_cipher_list HIGH:!x{}\n"

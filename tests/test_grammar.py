@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from rladmin_py import commands, grammar as gm, helptext, parser
+from rladmin_py import commands
+from rladmin_py.language import grammar as gm, helptext, parser
 
 ACCEPTED = [
     ("cluster config min_data_TLS_version 1.3", "cluster_config", {"params": {"min_data_TLS_version": "1.3"}}),

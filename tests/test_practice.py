@@ -12,7 +12,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from rladmin_py import certs, practice
+from rladmin_py.certificates import checks as certs, pem, practice
 
 from conftest import console_script
 

@@ -19,7 +19,8 @@ from prompt_toolkit.output import DummyOutput
 from prompt_toolkit.output.color_depth import ColorDepth
 
 import rladmin_py
-from rladmin_py import cli, repl
+from rladmin_py import cli
+from rladmin_py.shell import repl
 from rladmin_py.runner import Printer
 
 
@@ -264,7 +265,7 @@ def test_describe_target(argv, env, expected, monkeypatch):
         monkeypatch.setenv(k, v)
     args = cli.build_argparser().parse_args(argv)
     if expected is None:
-        from rladmin_py.backends.sandbox import default_path
+        from rladmin_py.sandbox.store import default_path
 
         expected = f"sandbox {default_path()}"
     assert repl.describe_target(args) == expected

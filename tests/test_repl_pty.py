@@ -169,11 +169,11 @@ def test_first_prompt_appears_before_pyparsing_is_imported(spawn, sandbox_path):
     """Completion and highlighting need no pyparsing; the parser is built after the prompt shows."""
     code = (
         "import sys\n"
-        "from rladmin_py import repl\n"
+        "from rladmin_py.shell import repl\n"
         "orig = repl.ParserLoader.start\n"
         "def start(self):\n"
         "    if self._thread is None:\n"
-        "        heavy = sorted(m for m in ('pyparsing', 'rladmin_py.parser', 'cryptography', 'httpx', 'pygments')\n"
+        "        heavy = sorted(m for m in ('pyparsing', 'rladmin_py.language.parser', 'cryptography', 'httpx', 'pygments')\n"
         "                       if m in sys.modules)\n"
         "        sys.stdout.write('\\r\\nHEAVY=%s\\r\\n' % ','.join(heavy or ['none']))\n"
         "    orig(self)\n"

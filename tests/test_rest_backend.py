@@ -78,7 +78,7 @@ def test_certificate_set_over_rest(served, sandbox, certfactory):
 def test_certificate_set_without_key_keeps_the_key(served, sandbox, certfactory):
     from cryptography.hazmat.primitives import serialization
 
-    from rladmin_py import certgen
+    from rladmin_py.certificates import making as certgen
 
     current = serialization.load_pem_private_key(sandbox.get_certificates()["syncer_key"].encode(), password=None)
     issued = certgen.make_leaf(certfactory.fqdn, certgen.cluster_sans(certfactory.fqdn), certfactory.intermediate,
@@ -336,7 +336,7 @@ def test_profile_errors(rladmin, isolated_env, text, mode, message):
 
 
 def test_resolution_order(isolated_env, monkeypatch):
-    from rladmin_py import connect
+    from rladmin_py.backends import connection as connect
 
     write_profile(isolated_env, '[profiles.p]\nurl = "https://prof.example:1234"\nuser = "prof"\n'
                                 'ca_cert = "/prof/ca.pem"\ntimeout = 30\npassword_env = "P_PW"\n')

@@ -13,7 +13,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from conftest import console_script
-from rladmin_py import commands, grammar as gm, parser, script
+from rladmin_py import commands, context, script
+from rladmin_py.language import grammar as gm, parser
 from rladmin_py.backends.sandbox import SandboxBackend
 from rladmin_py.runner import Printer
 
@@ -48,7 +49,7 @@ def test_script_runner_never_raises(sandbox_path, tmp_path, text):
         return
     # run only what cannot write outside the test's directories
     lines = [sl for sl in lines if sl.command.handler not in ("sandbox_make_certs",)]
-    ctx = commands.Context(open_backend=lambda: SandboxBackend(str(sandbox_path)), note=printer.note)
+    ctx = context.Context(open_backend=lambda: SandboxBackend(str(sandbox_path)), note=printer.note)
     try:
         code = script.run_script(ctx, "t.rla", lines, printer)
     finally:

@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from conftest import console_script
-from rladmin_py import certgen
+from rladmin_py.certificates import making as certgen
 from rladmin_py.backends.sandbox import SandboxBackend
 from server_fixtures import KEY_MARKER, LineReader, key_needles, run_console, scan_for, start_server
 
@@ -332,7 +332,7 @@ def test_server_tls_key_never_left_on_disk(sandbox, tmp_path, monkeypatch, memfd
     through a 0700 directory beside the state file, removed at once. Nothing is left either way."""
     import ssl
 
-    from rladmin_py import server
+    from rladmin_py.sandbox import tls as server
 
     if memfd and not hasattr(os, "memfd_create"):
         pytest.skip("no memfd_create on this platform")

@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 
 from conftest import Run, console_script
-from rladmin_py import certgen
+from rladmin_py.certificates import making as certgen
 
 FIXTURES = Path("/work/shared/reference/fixtures")
 CURL = shutil.which("curl")
@@ -475,5 +475,5 @@ def test_connections_are_counted_and_kept_alive(served, tmp_path):
 
 
 def test_server_imports_no_httpx():
-    code = "import sys, rladmin_py.server, rladmin_py.cli; assert 'httpx' not in sys.modules"
+    code = "import sys, rladmin_py.sandbox.serve, rladmin_py.cli; assert 'httpx' not in sys.modules"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=60).returncode == 0

@@ -19,9 +19,11 @@ import string
 import pytest
 from hypothesis import HealthCheck, assume, given, note, settings, strategies as st
 
-from rladmin_py import grammar as gm
-from rladmin_py.backends.sandbox import KNOWN_CERTIFICATES, SandboxBackend
-from rladmin_py.server import MAX_BODY
+import rladmin_py
+from rladmin_py.language import grammar as gm
+from rladmin_py.backends.sandbox import SandboxBackend
+from rladmin_py.sandbox.cluster import KNOWN_CERTIFICATES
+from rladmin_py.sandbox.rest_api import MAX_BODY
 from server_fixtures import auth_header, client_context, request, rs_error_body, serve_copy, strict_json
 
 _FUZZ = dict(deadline=None, derandomize=True, database=None,
@@ -33,7 +35,7 @@ def fuzz(kind: str):
     return settings(max_examples=EXAMPLES[kind], **_FUZZ)
 EXAMPLES = {"changes": 80, "bodies": 80, "headers": 90, "certificates": 60, "raw": 70}  # 380 in all
 
-_cluster = json.load(open(os.path.join(os.path.dirname(gm.__file__), "data", "cluster_defaults.json")))
+_cluster = json.load(open(os.path.join(os.path.dirname(rladmin_py.__file__), "data", "cluster_defaults.json")))
 CLUSTER_KEYS = sorted(_cluster)
 TLS_PARAMS = gm.load().type("cluster_config").params
 TLS_KEYS = sorted(TLS_PARAMS)

@@ -1,9 +1,9 @@
-"""The sandbox served over HTTPS as the RS REST API: ``rladmin-py --sandbox PATH --serve [HOST:]PORT``.
+"""The sandbox served over HTTPS as the RS REST API (started by :mod:`.serve`).
 
 Standard library only (``http.server`` + ``ssl``). Every answer comes from the same
-:class:`~rladmin_py.backends.sandbox.SandboxBackend` the shell uses, and certificates are
-validated by the same :mod:`rladmin_py.certs` checks, so the server and ``--sandbox`` shells on
-the same state file always agree (the state file's locking keeps their changes apart).
+:class:`~rladmin_py.sandbox.cluster.SandboxCluster` the shell's sandbox backend uses, and
+certificates are validated by the same :mod:`rladmin_py.certificates.checks`, so the server and
+``--sandbox`` shells on the same state file always agree (the state file's locking keeps their changes apart).
 
 Faithful TLS, the point of a training sandbox: the TLS context is built from the sandbox's
 current ``api`` certificate and key and its ``min_control_TLS_version`` (and
@@ -27,25 +27,23 @@ from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
 import hmac
 import json
-import os
 import re
-import signal
 import socket
 import socketserver
 import ssl
 import sys
-import tempfile
 import threading
 import time
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
-from . import __version__
-from .backends import EXIT_CONNECTION, EXIT_OK, EXIT_USAGE, BackendError, CertificateUpdate
+from .. import __version__
+from ..backends import BackendError, CertificateUpdate
+from .cluster import SandboxCluster, validate_cluster_changes
+from .tls import TLSContexts
 
 MAX_BODY = 1 << 20  # request bodies over 1 MiB are refused
 HANDSHAKE_TIMEOUT = 10.0  # seconds a client has to finish the TLS handshake
@@ -54,137 +52,6 @@ STOP_GRACE = 10.0  # seconds to let requests in flight finish when asked to stop
 LEGACY_ENV = "RLADMIN_PY_SERVER_LEGACY"
 STATS_PATH = "/_rladmin_py/stats"
 REALM = "Redis Enterprise sandbox"
-
-_TLS_VERSIONS = {
-    "1": ssl.TLSVersion.TLSv1, "1.0": ssl.TLSVersion.TLSv1, "1.1": ssl.TLSVersion.TLSv1_1,
-    "1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3,
-}
-
-
-class TLSSetupProblem(Exception):
-    """The sandbox's api certificate or key cannot be served."""
-
-
-# -- TLS -----------------------------------------------------------------------------------------
-def build_context(cert_pem: str, key_pem: str, min_version: str | None, ciphers: str | None,
-                  key_dir: str | None = None) -> ssl.SSLContext:
-    """A server context for the api certificate (chain) and key, with the cluster's TLS minimum."""
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.minimum_version = _TLS_VERSIONS.get(str(min_version or "1.2"), ssl.TLSVersion.TLSv1_2)
-    ctx.set_alpn_protocols(["http/1.1"])
-    if ciphers:
-        try:  # BoringSSL names mostly match OpenSSL's; keep the defaults if OpenSSL disagrees
-            ctx.set_ciphers(str(ciphers))
-        except (ssl.SSLError, ValueError):  # ValueError: a NUL character in the cipher string
-            pass
-    with _pem_files(cert_pem, key_pem, key_dir) as (cert_file, key_file):
-        try:
-            ctx.load_cert_chain(cert_file, key_file)
-        except ssl.SSLError as err:
-            raise TLSSetupProblem(f"the sandbox's api certificate or key cannot be used for TLS ({err.reason or err})") from None
-    return ctx
-
-
-@contextlib.contextmanager
-def _pem_files(cert_pem: str, key_pem: str, key_dir: str | None):
-    """Paths ``ssl`` can load the certificate and key from (it reads only files).
-
-    On Linux, anonymous memory files (``memfd_create``) reached through ``/proc/self/fd``: the key
-    never touches a disk, not even when the process is killed mid-build. Elsewhere, a private
-    directory beside the state file (which holds the same key), removed at once.
-    """
-    fds: list[int] = []
-    try:
-        try:
-            for text in (cert_pem, key_pem):
-                fd = os.memfd_create("rladmin-py-tls", getattr(os, "MFD_CLOEXEC", 0))
-                fds.append(fd)
-                with os.fdopen(os.dup(fd), "w", encoding="utf-8") as fh:
-                    fh.write(text)
-            paths = tuple(f"/proc/self/fd/{fd}" for fd in fds)
-            usable = all(os.path.exists(path) for path in paths)
-        except (AttributeError, OSError):
-            usable = False
-        if usable:
-            yield paths
-            return
-    finally:
-        for fd in fds:
-            os.close(fd)
-    try:
-        tmp = tempfile.TemporaryDirectory(prefix=".tls-", dir=key_dir)
-    except OSError:
-        tmp = tempfile.TemporaryDirectory(prefix="rladmin-py-tls-")
-    with tmp as directory:
-        cert_file, key_file = os.path.join(directory, "cert.pem"), os.path.join(directory, "key.pem")
-        for path, text in ((cert_file, cert_pem), (key_file, key_pem)):
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(text)
-        yield cert_file, key_file
-
-
-class TLSContexts:
-    """The TLS context for new connections, rebuilt when the sandbox's TLS settings change.
-
-    Checked on every accepted connection: a ``stat`` of the state file, and a re-read only when
-    it changed (every write replaces the file, so its inode and mtime change).
-    """
-
-    def __init__(self, state_path: str, log=lambda message: None):
-        self.state_path = state_path
-        self._log = log
-        self._stamp = None
-        self._material = None
-        self._context: ssl.SSLContext | None = None
-        self._lock = threading.Lock()
-        self.builds = 0
-
-    def _stat(self):
-        st = os.stat(self.state_path)
-        return st.st_ino, st.st_mtime_ns, st.st_size
-
-    def _read_material(self):
-        from .backends.sandbox import SandboxBackend
-
-        backend = SandboxBackend(self.state_path)
-        try:
-            certs, cluster = backend.get_certificates(), backend.get_cluster()
-        finally:
-            backend.close()
-        if not certs.get("api_cert") or not certs.get("api_key"):
-            raise TLSSetupProblem("the sandbox holds no api certificate and key")
-        return (certs["api_cert"], certs["api_key"], cluster.get("min_control_TLS_version"),
-                cluster.get("control_cipher_suites"))
-
-    def load(self) -> ssl.SSLContext:
-        """Build the first context; raises :class:`TLSSetupProblem` or BackendError."""
-        with self._lock:
-            stamp = self._stat()
-            material = self._read_material()
-            self._context = build_context(*material, key_dir=os.path.dirname(self.state_path))
-            self._material, self._stamp = material, stamp
-            self.builds += 1
-            return self._context
-
-    def current(self) -> ssl.SSLContext:
-        """The context for a new connection; never raises (keeps the last good one)."""
-        with self._lock:
-            try:
-                stamp = self._stat()
-                if stamp != self._stamp:
-                    material = self._read_material()
-                    if material != self._material:
-                        self._context = build_context(*material, key_dir=os.path.dirname(self.state_path))
-                        self._material = material
-                        self.builds += 1
-                        self._log(f"TLS settings changed: serving the current api certificate, "
-                                  f"minimum TLS {material[2] or '1.2'}")
-                    self._stamp = stamp
-            except Exception as err:  # a half-edited or removed state: keep serving the last good TLS
-                self._log(f"keeping the previous TLS settings: {getattr(err, 'message', None) or err}")
-            return self._context
-
 
 # -- the server ----------------------------------------------------------------------------------
 class SandboxHTTPSServer(ThreadingHTTPServer):
@@ -452,10 +319,8 @@ class RestHandler(BaseHTTPRequestHandler):
         return user_ok and password_ok
 
     def _backend(self):
-        from .backends.sandbox import SandboxBackend
-
         if self._sandbox is None:
-            self._sandbox = SandboxBackend(self.server.state_path)
+            self._sandbox = SandboxCluster(self.server.state_path)
         return self._sandbox
 
     def _json_body(self, raw: bytes):
@@ -532,8 +397,6 @@ class RestHandler(BaseHTTPRequestHandler):
         return 200, self._backend().get_cluster()
 
     def put_cluster(self, raw):
-        from .backends.sandbox import validate_cluster_changes
-
         changes = self._json_body(raw)
         if not isinstance(changes, dict):
             raise _Refusal(400, "invalid_request", "the request body must be a JSON object (a partial cluster object)")
@@ -586,7 +449,7 @@ class RestHandler(BaseHTTPRequestHandler):
 
 
 def _certificate_update(item, where: str) -> CertificateUpdate:
-    """One ``{"name", "certificate", "key"}`` object, checked for shape (content: certs.py)."""
+    """One ``{"name", "certificate", "key"}`` object, checked for shape (content: certificates/checks.py)."""
     if not isinstance(item, dict):
         raise _Refusal(400, "invalid_request", f"{where} must be an object with name, certificate and key")
     unknown = sorted(set(item) - {"name", "certificate", "key"})
@@ -611,135 +474,3 @@ ROUTES = [
     (re.compile(r"/v1/nodes/([0-9]{1,18})"), {"GET": RestHandler.get_node}),
     (re.compile(re.escape(STATS_PATH)), {"GET": RestHandler.get_stats}),
 ]
-
-
-# -- the --serve mode ----------------------------------------------------------------------------
-def parse_address(text: str) -> tuple[str, int]:
-    """``PORT``, ``HOST:PORT`` or ``[IPv6]:PORT`` -> (host, port); the host defaults to 127.0.0.1."""
-    text = (text or "").strip()
-    m = re.fullmatch(r"\[([0-9A-Fa-f:.%a-zA-Z0-9]+)\]:(\d+)", text)
-    if m:
-        host, port = m.group(1), m.group(2)
-    elif re.fullmatch(r"\d+", text):
-        host, port = "127.0.0.1", text
-    else:
-        host, sep, port = text.rpartition(":")
-        if not sep or not host or not port.isdigit() or ":" in host:
-            raise ValueError(f"--serve takes [HOST:]PORT (e.g. 9443, 127.0.0.1:0 or [::1]:9443), not {text!r}")
-    number = int(port)
-    if not 0 <= number <= 65535:
-        raise ValueError(f"--serve: port {number} is out of range (0-65535; 0 picks a free port)")
-    return host, number
-
-
-def display_url(host: str, port: int) -> str:
-    """The URL local clients should use (the sandbox's api certificate names localhost and 127.0.0.1)."""
-    if host in ("", "0.0.0.0"):
-        host = "127.0.0.1"
-    elif host == "::":
-        host = "::1"
-    return f"https://[{host}]:{port}" if ":" in host else f"https://{host}:{port}"
-
-
-class _Stop(Exception):
-    """SIGTERM: leave serve_forever."""
-
-
-def main(args, printer) -> int:
-    """Serve until Ctrl-C or SIGTERM; exit 0 then."""
-    from .backends.sandbox import SandboxBackend
-
-    for flag, given in (("--cluster", getattr(args, "cluster", None)), ("--profile", getattr(args, "profile", None))):
-        if given:
-            printer.error(f"--serve serves the local sandbox; it cannot be combined with {flag} (see rladmin-py --help)")
-            return EXIT_USAGE
-    if getattr(args, "words", None) or getattr(args, "file", None):
-        printer.error("--serve runs no commands: give either --serve or a command/script (see rladmin-py --help)")
-        return EXIT_USAGE
-    try:
-        host, port = parse_address(args.serve)
-    except ValueError as err:
-        printer.error(str(err))
-        return EXIT_USAGE
-    legacy = os.environ.get(LEGACY_ENV, "").strip().lower()
-    legacy = None if legacy in ("", "0", "false", "no", "off") else ("405" if legacy == "405" else "404")
-
-    backend = SandboxBackend(getattr(args, "sandbox", None))
-    try:
-        state = backend.ensure()
-        user, password = backend.credentials()
-        if not os.path.exists(backend.ca_cert_path):
-            backend._write_ca(state)  # removed by hand: the clients need it
-    except BackendError as err:
-        printer.error(err.message)
-        return err.exit_code
-    finally:
-        backend.close()
-
-    def log(message: str) -> None:
-        printer.err.write(message + "\n")
-        printer.err.flush()
-
-    try:
-        server = SandboxHTTPSServer((host, port), backend.path, legacy=legacy, debug=bool(getattr(args, "debug", False)),
-                                    log=log)
-    except TLSSetupProblem as err:
-        printer.error(str(err))
-        return EXIT_CONNECTION
-    except BackendError as err:
-        printer.error(err.message)
-        return err.exit_code
-    except socket.gaierror as err:
-        printer.error(f"cannot listen on {host}:{port}: unknown host ({err.strerror})")
-        return EXIT_CONNECTION
-    except OSError as err:
-        printer.error(f"cannot listen on {host}:{port}: {err.strerror or err}")
-        return EXIT_CONNECTION
-
-    bound_host, bound_port = server.server_address[:2]
-    url = display_url(host if host not in ("", "0.0.0.0", "::") else bound_host, bound_port)
-
-    def on_term(signum, frame):
-        raise _Stop()
-
-    previous = signal.signal(signal.SIGTERM, on_term)  # before the URL is printed: a client may stop us at once
-    try:
-        _announce(printer, args, url, user, password, backend.ca_cert_path, backend.path)
-        if legacy:
-            log(f"note: {LEGACY_ENV} is set: PUT /v1/cluster/certificates answers {legacy}, as on RS before 7.22.2")
-        if host in ("", "0.0.0.0", "::"):
-            log("note: listening on every interface; the sandbox certificates name only localhost and 127.0.0.1")
-        elif host not in ("127.0.0.1", "localhost"):
-            log(f"note: the sandbox's api certificate names only localhost and 127.0.0.1, not {host}: clients "
-                "that verify it must connect by one of those names, or use -k")
-        server.serve_forever(poll_interval=0.5)
-    except (KeyboardInterrupt, _Stop):
-        pass
-    finally:
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        server.socket.close()  # refuse new connections at once
-        if not server.wait_idle(STOP_GRACE):
-            log("warning: stopped with requests still in progress")
-        server.server_close()
-        signal.signal(signal.SIGTERM, previous)
-    log(f"stopped serving {url} ({server.connections_accepted} connections, {server.requests_served} requests)")
-    return EXIT_OK
-
-
-def _announce(printer, args, url: str, user: str, password: str, ca_cert: str, path: str) -> None:
-    """What clients need, once the server accepts connections: one JSON line, or a few text lines."""
-    if getattr(args, "json", False):
-        printer.out.write(json.dumps({"url": url, "user": user, "password": password, "ca_cert": ca_cert}) + "\n")
-    else:
-        printer.out.write(
-            f"Serving the sandbox {path} as the RS REST API\n"
-            f"  url:       {url}\n"
-            f"  user:      {user}\n"
-            f"  password:  {password}\n"
-            f"  ca_cert:   {ca_cert}\n"
-            f"Try:\n"
-            f"  curl --cacert {ca_cert} -u '{user}:<password>' {url}/v1/cluster\n"
-            f"  REDIS_ENTERPRISE_PASSWORD=<password> rladmin-py --cluster {url} --user {user} --ca-cert {ca_cert} "
-            f"info cluster\n"
-            f"Press Ctrl-C to stop.\n")
-    printer.out.flush()

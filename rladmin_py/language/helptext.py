@@ -1,7 +1,8 @@
-"""Help text, generated from the grammar data (never written by hand)."""
+"""Help text, generated from the grammar data (never written by hand): ``help``, the ``?``
+listing, and the usage line the shell's toolbar shows for the command being typed."""
 from __future__ import annotations
 
-from . import grammar as gm
+from . import grammar as gm, walker
 
 TAG_NOTES = {
     "sandbox": "local sandbox only; not an rladmin command",
@@ -76,3 +77,32 @@ def help_for(words: list[str], g: gm.Grammar | None = None) -> str:
                 lines += _table(list(vt.choices.items()))
         lines.append("")
     return "\n".join(lines).rstrip()
+
+
+def format_next_help(h) -> str:
+    """The text ``?`` prints above the prompt, for a :class:`.completion.NextHelp`."""
+    if h.error is not None:
+        col, message = h.error
+        return f"error: column {col}: {message}"
+    if not h.rows:
+        return "(nothing more fits here)"
+    width = min(max(len(a) for a, _ in h.rows), 32)
+    lines = [f"  {a.ljust(width)}  {b}".rstrip() for a, b in h.rows]
+    if h.usages:
+        lines.append("")
+        lines += [f"Usage: {u}" for u in h.usages]
+    return "\n".join(lines)
+
+
+def toolbar_hint(a) -> tuple[str, str]:
+    """(kind, text) for the bottom toolbar from a :class:`.walker.Analysis`: ``("error", "column N:
+    ...")``, ``("usage", ...)`` or ``("", "")``."""
+    if a.status == "invalid" and a.error is not None:
+        return "error", f"column {a.error[0]}: {a.error[1]}"
+    if a.status in ("empty", "comment") or not a.forms:
+        return "", ""
+    g = walker.grammar()
+    usages = list(dict.fromkeys(f.usage(g) for f in a.forms))
+    if len(usages) == 1:
+        return "usage", f"{usages[0]}  -  {a.forms[0].description}"
+    return "usage", "  |  ".join(usages[:3]) + ("  | ..." if len(usages) > 3 else "")

@@ -3,7 +3,7 @@
 Forms are merged into a keyword trie so that once a keyword has matched, a later failure is
 fatal (pyparsing's ``-``) and is reported at the column where it happened, with a message of
 our own instead of pyparsing's "Expected end of text". Imported only when a line needs it
-(see :mod:`rladmin_py.matcher`): pyparsing is the slowest import on the one-shot path.
+(see :func:`.walker.match`): pyparsing is the slowest import on the one-shot path.
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import difflib
 import pyparsing as pp
 
 from . import grammar as gm
-from .parser import Command, CommandSyntaxError
+from .syntax import Command, CommandSyntaxError
 
 pp.ParserElement.set_default_whitespace_chars(" \t")
 

@@ -35,7 +35,7 @@ import sys
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from .backends import ConfigurationProblem
+from . import ConfigurationProblem
 
 DEFAULT_PORT = 9443
 PROFILE_KEYS = {"url": str, "user": str, "ca_cert": str, "insecure": bool, "password_env": str, "password": str,
@@ -67,11 +67,11 @@ def open_backend(args):
         raise ConfigurationProblem("give either --sandbox PATH or a live cluster (--cluster URL / --profile NAME), "
                                    "not both")
     if uses_sandbox(args):
-        from .backends.sandbox import SandboxBackend
+        from .sandbox import SandboxBackend
 
         return SandboxBackend(sandbox)
     target = resolve(args)
-    from .backends.rest import RestBackend  # imports httpx: only for a live cluster
+    from .rest import RestBackend  # imports httpx: only for a live cluster
 
     return RestBackend(target.url, target.user, target.password, ca_cert=target.ca_cert, insecure=target.insecure,
                        timeout=target.timeout, debug=bool(getattr(args, "debug", False)))
@@ -196,7 +196,7 @@ def _password(user, url, env, profile, profile_name, prompt) -> str:
 
 # -- profiles ------------------------------------------------------------------------------------
 def config_path() -> str:
-    from .paths import config_file
+    from ..paths import config_file
 
     return config_file()
 

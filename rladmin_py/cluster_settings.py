@@ -7,7 +7,7 @@ are arrays, the other cipher fields strings.
 """
 from __future__ import annotations
 
-from . import grammar as gm
+from .language import grammar as gm
 
 
 def to_rest(param: str, value: str) -> object:

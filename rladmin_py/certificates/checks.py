@@ -22,20 +22,19 @@ arithmetic check in :func:`_check_rsa_private`; each signature in the chain is v
 """
 from __future__ import annotations
 
-import base64
-import binascii
 import datetime as dt
 import math
-import os
-import re
 import shlex
 from dataclasses import dataclass, field
-from typing import Callable, NoReturn
+from typing import Callable
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from .pem import (CERT_LABELS, CSR_LABELS, KEY_LABELS, PUBLIC_LABELS, CertificateProblem, PemText, converted_name,
+                  der_prefix, pem_blocks, read_file, refuse)
 
 #: Certificates that hold only a certificate (no key) on an RS cluster.
 KEYLESS = frozenset({"mtls_trusted_ca", "sso_issuer"})
@@ -43,240 +42,6 @@ KEYLESS = frozenset({"mtls_trusted_ca", "sso_issuer"})
 INTERNODE = frozenset({"ccs_internode_encryption", "data_internode_encryption"})
 MIN_RSA_BITS = 2048
 EXPIRY_WARNING_DAYS = 30
-MAX_FILE_BYTES = 1 << 20
-
-CERT_LABELS = ("CERTIFICATE", "X509 CERTIFICATE", "TRUSTED CERTIFICATE")
-KEY_LABELS = ("PRIVATE KEY", "RSA PRIVATE KEY", "EC PRIVATE KEY", "ENCRYPTED PRIVATE KEY",
-              "DSA PRIVATE KEY", "OPENSSH PRIVATE KEY", "ANY PRIVATE KEY")
-_CSR_LABELS = ("CERTIFICATE REQUEST", "NEW CERTIFICATE REQUEST")
-_PUBLIC_LABELS = ("PUBLIC KEY", "RSA PUBLIC KEY")
-_KEY_LABELS = KEY_LABELS  # the name older callers used
-
-# A BEGIN or END line. Labels are upper case words; anything else that looks like one is corrupt.
-_MARKER = re.compile(r"-----(BEGIN|END) ([A-Z0-9][A-Z0-9 ]{0,62}[A-Z0-9]|[A-Z0-9])-----")
-_ESCAPED_PEM = re.compile(r"-----BEGIN [A-Z0-9 ]+-----\\[rn]")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_PKCS12_HEAD = b"\x02\x01\x03\x30"  # PFX: SEQUENCE { INTEGER 3, ContentInfo ... }
-_OID_PKCS7_DATA = b"\x06\x09\x2a\x86\x48\x86\xf7\x0d\x01\x07\x01"
-
-
-class CertificateProblem(Exception):
-    """A certificate or key RS would refuse. ``message`` is one line and never holds key material."""
-
-    def __init__(self, message: str, error_code: str = "invalid_certificate", status: int = 400):
-        message = _CONTROL.sub("?", message)
-        super().__init__(message)
-        self.message = message
-        self.error_code = error_code
-        self.status = status
-
-
-def _refuse(message: str, error_code: str = "invalid_certificate", status: int = 400) -> NoReturn:
-    problem = CertificateProblem(message, error_code, status)
-    problem.__suppress_context__ = True  # as `raise ... from None`: the parser's own error adds nothing
-    raise problem
-
-
-# -- PEM text -----------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Block:
-    """One PEM block: its label, its RFC 1421 headers (``Proc-Type``...) and its base64 body."""
-
-    label: str
-    b64: str
-    headers: tuple[str, ...]
-    line: int  # where its BEGIN line is, 1-based
-
-    @property
-    def text(self) -> str:
-        """The block as normalised PEM: LF line endings, base64 wrapped at 64 columns."""
-        head = "".join(h + "\n" for h in self.headers) + ("\n" if self.headers else "")
-        body = "\n".join(self.b64[i : i + 64] for i in range(0, len(self.b64), 64))
-        return f"-----BEGIN {self.label}-----\n{head}{body}\n-----END {self.label}-----\n"
-
-    def der(self) -> bytes | None:
-        """The decoded body, or None if it is not valid base64."""
-        try:
-            return base64.b64decode(self.b64, validate=True)
-        except (binascii.Error, ValueError):
-            return None
-
-    @property
-    def encrypted(self) -> bool:
-        return self.label == "ENCRYPTED PRIVATE KEY" or any(
-            h.replace(" ", "").upper().startswith("PROC-TYPE:4,ENCRYPTED") for h in self.headers)
-
-
-@dataclass
-class PemText:
-    """The PEM blocks of one file or field, with the text around them dropped."""
-
-    source: str
-    blocks: list[Block]
-    dropped_text: bool
-    notes: list[str] = field(default_factory=list)
-
-    def of(self, *labels: str) -> list[Block]:
-        return [b for b in self.blocks if b.label in labels]
-
-    def labelled(self, *labels: str) -> list[str]:
-        return [b.text for b in self.of(*labels)]
-
-
-def pem_blocks(text: str, source: str) -> PemText:
-    """Split text into PEM blocks; anything outside them (Bag Attributes, subject= lines) is dropped.
-
-    A BEGIN line without its END line, an END line without its BEGIN line, or a block closed by
-    another label's END line is refused (a truncated or spliced file).
-    """
-    notes = []
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
-    if _ESCAPED_PEM.search(text):  # JSON-escaped PEM (the REST route's sed step): undo it
-        text = text.replace("\\r\\n", "\n").replace("\\n", "\n").replace("\\r", "\n")
-        notes.append(f"{source}: newlines written as \\n (JSON-escaped PEM) were read as line breaks")
-    blocks: list[Block] = []
-    outside: list[str] = []
-    pos = 0
-    opened: tuple[str, int, int] | None = None  # label, body start, line
-    line, counted = 1, 0  # line numbers, counted incrementally (a hostile file may hold many blocks)
-    for m in _MARKER.finditer(text):
-        kind, label = m.group(1), m.group(2)
-        line += text.count("\n", counted, m.start())
-        counted = m.start()
-        if kind == "BEGIN":
-            if opened:
-                _refuse(f"{source}: truncated PEM: the {opened[0]} block that begins on line {opened[2]} "
-                        f"has no END line (another block begins on line {line})")
-            outside.append(text[pos : m.start()])
-            opened = (label, m.end(), line)
-            continue
-        if not opened:
-            _refuse(f"{source}: corrupt PEM: an END {label} line (line {line}) without its BEGIN line")
-        if label != opened[0]:
-            _refuse(f"{source}: corrupt PEM: the {opened[0]} block that begins on line {opened[2]} "
-                    f"ends with END {label} (line {line})")
-        blocks.append(_block(opened[0], text[opened[1] : m.start()], opened[2]))
-        pos, opened = m.end(), None
-    if opened:
-        _refuse(f"{source}: truncated PEM: the {opened[0]} block that begins on line {opened[2]} has no END line")
-    outside.append(text[pos:])
-    rest = "".join(outside)
-    if "-----BEGIN" in rest or "-----END" in rest:
-        line = text.count("\n", 0, text.find("-----BEGIN" if "-----BEGIN" in rest else "-----END")) + 1
-        _refuse(f"{source}: corrupt PEM: a malformed BEGIN or END line (line {line})")
-    dropped = bool(rest.strip())
-    if dropped:
-        what = ("Bag Attributes lines from a PFX conversion" if "Bag Attributes" in rest or "Key Attributes" in rest
-                else f"{len([ln for ln in rest.splitlines() if ln.strip()])} line(s) of text")
-        notes.append(f"{source}: dropped the text outside the BEGIN/END blocks ({what})")
-    return PemText(source, blocks, dropped, notes)
-
-
-def _block(label: str, body: str, line: int) -> Block:
-    headers, data = [], []
-    for raw in body.split("\n"):
-        stripped = raw.strip()
-        if not stripped:
-            continue
-        if ":" in stripped and not data:
-            headers.append(stripped)
-        else:
-            data.append("".join(stripped.split()))
-    return Block(label, "".join(data), tuple(headers), line)
-
-
-def _der_prefix(der: bytes) -> bytes:
-    """The first DER element of ``der`` (OpenSSL's TRUSTED CERTIFICATE appends trust settings)."""
-    if len(der) < 2:
-        return der
-    n = der[1]
-    if n < 0x80:
-        return der[: 2 + n]
-    width = n & 0x7F
-    if not 0 < width <= 4 or len(der) < 2 + width:
-        return der
-    return der[: 2 + width + int.from_bytes(der[2 : 2 + width], "big")]
-
-
-# -- reading files ------------------------------------------------------------------------------
-def read_file(path: str, role: str) -> str:
-    """The text of a certificate or key file; every way a file can be wrong is one clear line."""
-    shown = path
-    path = os.path.expanduser(path)
-    what = "certificate file" if role == "certificate" else "key file"
-    if not os.path.lexists(path):
-        _refuse(f"{shown}: no such file (the {what})", "file_not_found")
-    if os.path.isdir(path):
-        _refuse(f"{shown}: is a directory, not a {what}", "not_a_file")
-    try:
-        with open(path, "rb") as fh:
-            data = fh.read(MAX_FILE_BYTES + 1)
-    except PermissionError:
-        _refuse(f"{shown}: permission denied: cannot read the {what}", "unreadable")
-    except OSError as err:
-        _refuse(f"{shown}: cannot read the {what}: {err.strerror or type(err).__name__}", "unreadable")
-    if len(data) > MAX_FILE_BYTES:
-        _refuse(f"{shown}: larger than 1 MiB: not a PEM {role}", "invalid_certificate")
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):  # UTF-16 (Windows editors)
-        try:
-            data = data.decode("utf-16").encode("utf-8")
-        except UnicodeDecodeError:
-            pass
-    if data.startswith(b"\xef\xbb\xbf"):
-        data = data[3:]
-    if not data.strip():
-        _refuse(f"{shown}: the file is empty (expected a PEM {role})", "empty_file")
-    if b"-----BEGIN" not in data and b"-----END" not in data:
-        _refuse_not_pem(shown, data, role)
-    return data.decode("utf-8", errors="replace")
-
-
-def _converted_name(shown: str, suffix: str) -> str:
-    """Where a conversion command should write: never over the input, nor over an existing file."""
-    stem = re.sub(r"\.(der|cer|crt|pfx|p12|pem)$", "", shown, flags=re.I)
-    target = stem + suffix
-    if target == shown or os.path.lexists(os.path.expanduser(target)):
-        target = stem + "-converted" + suffix
-    return shlex.quote(target)
-
-
-def _refuse_not_pem(shown: str, data: bytes, role: str) -> None:
-    """No PEM block: say what the file most likely is (DER, PKCS#12) and how to convert it."""
-    q = shlex.quote(shown)
-    if data[:1] == b"\x30":
-        if _PKCS12_HEAD in data[:8] and _OID_PKCS7_DATA in data[:40]:
-            _refuse(f"{shown}: a PKCS#12 (PFX) bundle, not PEM; convert it with: openssl pkcs12 -in {q} -nodes "
-                    f"-out {_converted_name(shown, '.pem')} and give that file as certificate_file "
-                    "without key_file", "pkcs12_not_pem")
-        try:
-            x509.load_der_x509_certificate(data)
-            is_cert = True
-        except Exception:  # not a certificate (any parse failure)
-            is_cert = False
-        if is_cert:
-            if role == "certificate":
-                _refuse(f"{shown}: the certificate is DER, not PEM; convert it with: "
-                        f"openssl x509 -inform der -in {q} -out {_converted_name(shown, '.pem')}", "der_not_pem")
-            _refuse(f"{shown}: a DER certificate, not a private key (are certificate_file and key_file swapped?)",
-                    "invalid_key")
-        try:
-            serialization.load_der_private_key(data, password=None, unsafe_skip_rsa_key_validation=True)
-            is_key = True
-        except TypeError:  # an encrypted DER key
-            is_key = True
-        except Exception:
-            is_key = False
-        if is_key:
-            if role == "certificate":
-                _refuse(f"{shown}: a DER private key, not a certificate (are certificate_file and key_file swapped?)",
-                        "invalid_certificate")
-            _refuse(f"{shown}: the key is DER, not PEM; convert it with: "
-                    f"openssl pkey -inform der -in {q} -out {_converted_name(shown, '.pem')}", "der_not_pem")
-        _refuse(f"{shown}: binary (DER) data that is neither a certificate nor a key; expected a PEM {role}",
-                "der_not_pem")
-    if data.lstrip().startswith((b"ssh-", b"ecdsa-sha2-")):
-        _refuse(f"{shown}: an OpenSSH key, not a PEM {role}", "invalid_certificate")
-    _refuse(f"{shown}: no PEM block (-----BEGIN ...-----) found; expected a PEM {role}", "invalid_certificate")
 
 
 # -- loading ------------------------------------------------------------------------------------
@@ -285,29 +50,29 @@ def load_chain(pem: PemText) -> list[x509.Certificate]:
     blocks = pem.of(*CERT_LABELS)
     if not blocks:
         src = pem.source
-        if pem.of(*_CSR_LABELS):
-            _refuse(f"{src}: holds a certificate signing request (CSR), not a certificate; "
+        if pem.of(*CSR_LABELS):
+            refuse(f"{src}: holds a certificate signing request (CSR), not a certificate; "
                     "have your CA sign it and use the certificate it returns")
         if pem.of(*KEY_LABELS):
-            _refuse(f"{src}: holds a private key but no certificate (are certificate_file and key_file swapped?)")
-        if pem.of(*_PUBLIC_LABELS):
-            _refuse(f"{src}: holds a public key, not a certificate")
-        _refuse(f"{src}: no certificate in the file (no BEGIN CERTIFICATE block)")
+            refuse(f"{src}: holds a private key but no certificate (are certificate_file and key_file swapped?)")
+        if pem.of(*PUBLIC_LABELS):
+            refuse(f"{src}: holds a public key, not a certificate")
+        refuse(f"{src}: no certificate in the file (no BEGIN CERTIFICATE block)")
     chain = []
     for i, block in enumerate(blocks, 1):
         where = f"certificate {i} of {len(blocks)}" if len(blocks) > 1 else "the certificate"
         der = block.der()
         if der is None:
-            _refuse(f"{pem.source}: {where} (line {block.line}) is corrupt: its body is not valid base64")
+            refuse(f"{pem.source}: {where} (line {block.line}) is corrupt: its body is not valid base64")
         if block.label == "TRUSTED CERTIFICATE":
-            der = _der_prefix(der)
+            der = der_prefix(der)
         try:
             cert = x509.load_der_x509_certificate(der)
             # Parsed lazily by cryptography: touch now so a malformed field is refused here, not later.
             cert.subject, cert.issuer, cert.extensions  # noqa: B018
             cert.not_valid_after_utc, cert.not_valid_before_utc  # noqa: B018
         except Exception:  # any parse failure of untrusted input is "corrupt"
-            _refuse(f"{pem.source}: {where} (line {block.line}) is corrupt or truncated "
+            refuse(f"{pem.source}: {where} (line {block.line}) is corrupt or truncated "
                     "(not a valid X.509 certificate)")
         chain.append(cert)
     return chain
@@ -315,7 +80,7 @@ def load_chain(pem: PemText) -> list[x509.Certificate]:
 
 def _decrypt_command(source: str) -> str:
     return (f"openssl pkey -in {shlex.quote(source)} -out "
-            f"{_converted_name(source, '-unencrypted.pem')}")
+            f"{converted_name(source, '-unencrypted.pem')}")
 
 
 def load_key(pem: PemText):
@@ -327,34 +92,34 @@ def load_key(pem: PemText):
     blocks = pem.of(*KEY_LABELS)
     if not blocks:
         if pem.of(*CERT_LABELS):
-            _refuse(f"{src}: holds a certificate, not a private key (are certificate_file and key_file swapped?)",
+            refuse(f"{src}: holds a certificate, not a private key (are certificate_file and key_file swapped?)",
                     "invalid_key")
-        if pem.of(*_PUBLIC_LABELS):
-            _refuse(f"{src}: holds a public key, not the private key", "invalid_key")
+        if pem.of(*PUBLIC_LABELS):
+            refuse(f"{src}: holds a public key, not the private key", "invalid_key")
         if pem.of("EC PARAMETERS"):
-            _refuse(f"{src}: holds only EC PARAMETERS, no private key", "invalid_key")
-        _refuse(f"{src}: no private key in the file (no BEGIN PRIVATE KEY block)", "invalid_key")
+            refuse(f"{src}: holds only EC PARAMETERS, no private key", "invalid_key")
+        refuse(f"{src}: no private key in the file (no BEGIN PRIVATE KEY block)", "invalid_key")
     if len(blocks) > 1:
-        _refuse(f"{src}: {len(blocks)} private keys in the file; a key file holds exactly one", "invalid_key")
+        refuse(f"{src}: {len(blocks)} private keys in the file; a key file holds exactly one", "invalid_key")
     block = blocks[0]
     if block.encrypted:
-        _refuse(f"{src}: the private key is password-protected, and RS takes no passphrase; "
+        refuse(f"{src}: the private key is password-protected, and RS takes no passphrase; "
                 f"write an unencrypted copy with: {_decrypt_command(src)}", "encrypted_key")
     if block.label == "OPENSSH PRIVATE KEY":
-        _refuse(f"{src}: an OpenSSH private key; RS needs a PEM private key (PKCS#8, PKCS#1 or SEC1)", "invalid_key")
+        refuse(f"{src}: an OpenSSH private key; RS needs a PEM private key (PKCS#8, PKCS#1 or SEC1)", "invalid_key")
     der = block.der()
     if der is None:
-        _refuse(f"{src}: the private key (line {block.line}) is corrupt: its body is not valid base64", "invalid_key")
+        refuse(f"{src}: the private key (line {block.line}) is corrupt: its body is not valid base64", "invalid_key")
     try:
         # OpenSSL's RSA check (primality tests) costs ~30 ms; _check_rsa_private does what matters here.
         key = serialization.load_der_private_key(der, password=None, unsafe_skip_rsa_key_validation=True)
     except TypeError:  # encrypted after all
-        _refuse(f"{src}: the private key is password-protected, and RS takes no passphrase; "
+        refuse(f"{src}: the private key is password-protected, and RS takes no passphrase; "
                 f"write an unencrypted copy with: {_decrypt_command(src)}", "encrypted_key")
     except Exception:  # corrupt, or a type cryptography cannot read
-        _refuse(f"{src}: the private key (line {block.line}) is corrupt or truncated", "invalid_key")
+        refuse(f"{src}: the private key (line {block.line}) is corrupt or truncated", "invalid_key")
     if isinstance(key, rsa.RSAPrivateKey) and not _check_rsa_private(key):
-        _refuse(f"{src}: the private key (line {block.line}) is corrupt (its RSA numbers are inconsistent)",
+        refuse(f"{src}: the private key (line {block.line}) is corrupt (its RSA numbers are inconsistent)",
                 "invalid_key")
     return key, block.text
 
@@ -550,7 +315,7 @@ def check_chain_order(chain: list[x509.Certificate], source: str) -> None:
         seen: dict[x509.Certificate, int] = {}
         for i, cert in enumerate(chain, 1):
             if cert in seen:
-                _refuse(f"{source}: certificate {i} ({common_name(cert.subject)!r}) repeats certificate {seen[cert]}; "
+                refuse(f"{source}: certificate {i} ({common_name(cert.subject)!r}) repeats certificate {seen[cert]}; "
                         "remove the duplicate", "CERTIFICATE_VERIFY_FAILED")
             seen[cert] = i
     for i in range(len(chain) - 1):
@@ -588,30 +353,30 @@ def check(name: str, chain: list[x509.Certificate], key, *, source: str, key_sou
         ckind, cbits = _cert_key_description(leaf)
         detail = f" (the key is {kkind} {kbits}, the certificate's is {ckind} {cbits})" if (kkind, kbits) != (
             ckind, cbits) else ""
-        _refuse(f"{key_source}: key_values_mismatch: the private key does not match the certificate in "
+        refuse(f"{key_source}: key_values_mismatch: the private key does not match the certificate in "
                 f"{source}{detail}", "key_values_mismatch")
     if now > leaf.not_valid_after_utc:
-        _refuse(f"{source}: the certificate expired on {leaf.not_valid_after_utc:%Y-%m-%d %H:%M} UTC "
+        refuse(f"{source}: the certificate expired on {leaf.not_valid_after_utc:%Y-%m-%d %H:%M} UTC "
                 f"({(now - leaf.not_valid_after_utc).days} days ago)", "cert_expired", 406)
     if now < leaf.not_valid_before_utc:
-        _refuse(f"{source}: the certificate is not valid until {leaf.not_valid_before_utc:%Y-%m-%d %H:%M} UTC "
+        refuse(f"{source}: the certificate is not valid until {leaf.not_valid_before_utc:%Y-%m-%d %H:%M} UTC "
                 "(check the clock of the machine that made it)", "cert_not_yet_valid")
     if name != "mtls_trusted_ca":  # a trusted-CA file may hold several unrelated CAs
         check_chain_order(chain, source)
     kind, bits = _cert_key_description(leaf)
     if kind not in ("RSA", "ECDSA"):
-        _refuse(f"{source}: {kind} keys are not supported by RS; use RSA (2048 bits or more) or ECDSA",
+        refuse(f"{source}: {kind} keys are not supported by RS; use RSA (2048 bits or more) or ECDSA",
                 "unsupported_key_type")
     if kind == "RSA" and bits < MIN_RSA_BITS:
-        _refuse(f"{source}: the RSA key is {bits} bits; RS requires at least {MIN_RSA_BITS} (4096 recommended)",
+        refuse(f"{source}: the RSA key is {bits} bits; RS requires at least {MIN_RSA_BITS} (4096 recommended)",
                 "weak_key")
     eku = _eku(leaf)
     if name in INTERNODE:
         if kind != "RSA":
-            _refuse(f"{source}: internode-encryption certificates must have RSA keys, not {kind}",
+            refuse(f"{source}: internode-encryption certificates must have RSA keys, not {kind}",
                     "unsupported_key_type")
         if eku and ExtendedKeyUsageOID.CLIENT_AUTH not in eku:
-            _refuse(f"{source}: internode-encryption certificates need extended key usage clientAuth "
+            refuse(f"{source}: internode-encryption certificates need extended key usage clientAuth "
                     "(the certificate has only "
                     f"{', '.join(sorted(getattr(o, '_name', o.dotted_string) for o in eku))})",
                     "missing_client_auth")
@@ -694,9 +459,9 @@ def prepare(name: str, cert_text: str, key_text: str | None, *, cert_source: str
     notes and warnings.
     """
     if not isinstance(cert_text, str):
-        _refuse(f"{cert_source}: the certificate must be PEM text")
+        refuse(f"{cert_source}: the certificate must be PEM text")
     if key_text is not None and not isinstance(key_text, str):
-        _refuse(f"{key_source or 'key'}: the key must be PEM text", "invalid_key")
+        refuse(f"{key_source or 'key'}: the key must be PEM text", "invalid_key")
     cert_pem = pem_blocks(cert_text, cert_source)
     notes = list(cert_pem.notes)
     chain = load_chain(cert_pem)
@@ -709,10 +474,10 @@ def prepare(name: str, cert_text: str, key_text: str | None, *, cert_source: str
 
     if name in KEYLESS:
         if embedded:
-            _refuse(f"{cert_source}: holds a private key, but {name} takes no key; give a file with only the "
+            refuse(f"{cert_source}: holds a private key, but {name} takes no key; give a file with only the "
                     "certificate", "unexpected_key")
         if key_text is not None:
-            _refuse(f"{key_source or 'key'}: {name} takes no key; leave out key_file", "unexpected_key")
+            refuse(f"{key_source or 'key'}: {name} takes no key; leave out key_file", "unexpected_key")
     elif key_text is not None:
         key_source = key_source or "key"
         kpem = pem_blocks(key_text, key_source)
@@ -723,7 +488,7 @@ def prepare(name: str, cert_text: str, key_text: str | None, *, cert_source: str
                 notes.append(f"{cert_source}: also holds the private key; only its certificates are sent as the "
                              "certificate")
             else:
-                _refuse(f"{cert_source}: the certificate file also holds a private key, and key_file {key_source} "
+                refuse(f"{cert_source}: the certificate file also holds a private key, and key_file {key_source} "
                         "holds another; leave out key_file to use the key in the certificate file, or remove that "
                         "key from it", "key_in_certificate")
     elif embedded:
@@ -734,10 +499,10 @@ def prepare(name: str, cert_text: str, key_text: str | None, *, cert_source: str
     else:
         current = _load_current_key(name, current_key_pem)
         if current is None:
-            _refuse(f"{cert_source}: no key_file given, and the cluster's current {name} key cannot be read to "
+            refuse(f"{cert_source}: no key_file given, and the cluster's current {name} key cannot be read to "
                     "check that it matches the new certificate; give key_file", "missing_key")
         if not key_matches(chain[0], current):
-            _refuse(f"{cert_source}: no key_file given, and the certificate does not match the cluster's current "
+            refuse(f"{cert_source}: no key_file given, and the certificate does not match the cluster's current "
                     f"{name} key (key_values_mismatch); give the new key with key_file", "key_values_mismatch")
         notes.append(f"{cert_source}: no key_file given: the certificate matches the cluster's current {name} key, "
                      "which is kept")

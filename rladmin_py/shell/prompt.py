@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import sys
 
-from . import __version__, paths
+from .. import __version__, paths
 
 PROMPT = "rladmin> "
 HELP_LINE = "Use <?> for help at any time, <TAB> for command completion."
@@ -20,31 +20,15 @@ def no_color() -> bool:
     return bool(os.environ.get("NO_COLOR"))
 
 
-def history_path() -> str:
-    return paths.history()
-
-
-def prepare_history_file(path: str) -> str:
-    """Create the history file 0600 (its directory 0700) before anything writes to it; tighten
-    the mode of an existing one."""
-    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    try:
-        os.fchmod(fd, 0o600)
-    finally:
-        os.close(fd)
-    return path
-
-
 def describe_target(args) -> str:
     """The banner's and toolbar's target, computed without opening anything: the sandbox path,
-    or the cluster URL and user as connect.py would choose them."""
+    or the cluster URL and user as backends/connection.py would choose them."""
     url = getattr(args, "cluster", None) or os.environ.get("REDIS_ENTERPRISE_URL")
     profile = getattr(args, "profile", None)
-    # connect.uses_sandbox, written out: importing connect here would slow the first prompt
+    # connection.uses_sandbox, written out: importing it here would slow the first prompt
     if getattr(args, "sandbox", None) or not (url or profile):
         return f"sandbox {getattr(args, 'sandbox', None) or paths.sandbox_state()}"
-    from .connect import load_profile, named, normalize_url  # a live cluster: the banner can wait
+    from ..backends.connection import load_profile, named, normalize_url  # a live cluster: the banner can wait
 
     data: dict = {}
     if profile:

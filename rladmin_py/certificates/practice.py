@@ -87,39 +87,6 @@ CASES: tuple[Case, ...] = (
 )
 
 
-def default_fqdn(ctx) -> str:
-    """The sandbox cluster's name (its FQDN); the default name when the target is not a sandbox."""
-    from .backends import BackendError
-
-    if ctx.live_target:  # never open a live cluster (and prompt for a password) for local files
-        return DEFAULT_FQDN
-    try:
-        backend = ctx.backend
-        if getattr(backend, "kind", None) == "sandbox":
-            return backend.get_cluster().get("name") or DEFAULT_FQDN
-    except BackendError:
-        pass
-    return DEFAULT_FQDN
-
-
-def sandbox_path(ctx) -> str | None:
-    """The sandbox state file to name in README.txt's commands (None: the default one, or not a sandbox)."""
-    from .backends import BackendError
-    from .backends.sandbox import default_path
-
-    if ctx.live_target:
-        return None
-    try:
-        backend = ctx.backend
-    except BackendError:
-        return None
-    path = getattr(backend, "path", None)
-    if getattr(backend, "kind", None) != "sandbox" or not path:
-        return None
-    path = os.path.abspath(path)
-    return None if path == os.path.abspath(default_path()) else path
-
-
 def _openssl_name(name) -> str:
     """A name the way ``openssl pkcs12 -nodes`` prints it after ``subject=``: ``CN = x, O = y``."""
     short = {"commonName": "CN", "organizationalUnitName": "OU", "organizationName": "O", "countryName": "C"}
@@ -151,7 +118,7 @@ def make_practice_files(fqdn: str) -> dict[str, tuple[bytes, str]]:
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.hazmat.primitives.serialization import pkcs12
 
-    from . import certgen
+    from . import making as certgen
 
     now = dt.datetime.now(dt.timezone.utc)
     org = "rladmin-py practice (throwaway)"

@@ -1,7 +1,7 @@
 """The command grammar as plain data, read once from ``grammar/rladmin.grammar``.
 
 This module is deliberately free of pyparsing: completion, help and highlighting walk these
-structures directly (fast start-up), while :mod:`rladmin_py.parser` builds the pyparsing
+structures directly (fast start-up), while :mod:`.pyparse` builds the pyparsing
 parser from the very same objects.
 """
 from __future__ import annotations
@@ -257,11 +257,11 @@ def grammar_file() -> str:
     start-up time than reading the file.
     """
     try:
-        from . import grammar_data
+        from .. import grammar_data
 
         directory = os.path.dirname(grammar_data.__file__)
     except ImportError:  # run from a source checkout, not installed: the data is in ../grammar
-        directory = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "grammar")
+        directory = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "grammar")
     return os.path.join(directory, GRAMMAR_FILE)
 
 

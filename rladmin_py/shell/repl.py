@@ -1,4 +1,4 @@
-"""The interactive shell: a thin prompt_toolkit adapter over :mod:`rladmin_py.completion`.
+"""The interactive shell: a thin prompt_toolkit adapter over :mod:`rladmin_py.language.completion`.
 
 Only this module imports prompt_toolkit, and only the interactive path imports this module.
 The first prompt appears before pyparsing is imported: completion, highlighting, the toolbar
@@ -24,10 +24,11 @@ from prompt_toolkit.output.color_depth import ColorDepth
 from prompt_toolkit.shortcuts import CompleteStyle
 from prompt_toolkit.styles import Style
 
-from . import completion
-from .exitcodes import EXIT_OK, EXIT_USAGE
-from .greeting import (HELP_LINE, PROMPT, banner, describe_target, greeting_text,  # noqa: F401
-                       history_path, no_color, prepare_history_file)
+from ..exitcodes import EXIT_OK, EXIT_USAGE
+from ..language import completion, helptext, walker
+from ..language.tokens import tokenize
+from .history import history_path, may_hold_secret, prepare_history_file
+from .prompt import PROMPT, describe_target, greeting_text, no_color
 
 
 STYLE = {
@@ -44,7 +45,7 @@ STYLE = {
     "toolbar.error": "bold fg:ansired",
     "toolbar.hint": "",
 }
-#: How the lexer's token roles (completion.Analysis.roles) are styled.
+#: How the lexer's token roles (walker.Analysis.roles) are styled.
 ROLE_CLASS = {role: f"class:{role}" for role in ("keyword", "flag", "parameter", "value", "path", "string",
                                                  "help", "invalid")}
 
@@ -64,7 +65,7 @@ class ParserLoader:
 
     def _build(self) -> None:
         try:
-            from . import parser
+            from ..language import parser
 
             parser.parser()
             self.parse = parser.parse
@@ -87,7 +88,7 @@ class SafeFileHistory(FileHistory):
     this session's up-arrow only)."""
 
     def store_string(self, string: str) -> None:
-        if completion.may_hold_secret(string):
+        if may_hold_secret(string):
             return
         super().store_string(string)
 
@@ -135,14 +136,14 @@ class GrammarLexer(Lexer):
 
 class Shell:
     def __init__(self, args, printer, input=None, output=None):
-        from .cli import _context
+        from ..context import command_context
 
         self.args = args
         self.printer = printer
         self.input, self.output = input, output
         self.target = describe_target(args)
         self.loader = ParserLoader()
-        self.ctx = _context(args, printer)
+        self.ctx = command_context(args, printer)
         self.ctx.confirm = self.confirm
         self._confirm_session = None
         self.completer = GrammarCompleter()
@@ -168,7 +169,7 @@ class Shell:
         def _(event):
             buf = event.current_buffer
             before = buf.document.text_before_cursor
-            tokens = completion.tokenize(before)
+            tokens = tokenize(before)
             if tokens and not tokens[-1].closed:  # inside an open quote: a literal '?'
                 buf.insert_text("?")
                 return
@@ -226,8 +227,8 @@ class Shell:
         self.loader.start()  # once the prompt is on screen (idempotent)
 
     # -- what the widgets show -----------------------------------------------------------------
-    def analyze(self, line: str) -> completion.Analysis:
-        return completion.analyze(line, self.loader.parse if self.loader.ready else None)
+    def analyze(self, line: str) -> walker.Analysis:
+        return walker.analyze(line, self.loader.parse if self.loader.ready else None)
 
     def toolbar(self):
         return self.toolbar_for(self.session.default_buffer.text)
@@ -236,7 +237,7 @@ class Shell:
         """Idle: the target and a hint. Typing: the usage of the command (or the error, with its
         column) first, the target at the right when there is room for both."""
         a = self.analyze(line)
-        kind, text = completion.toolbar_hint(a)
+        kind, text = helptext.toolbar_hint(a)
         target = f" {self.target} "
         if not kind:
             return [("class:toolbar.target", target),
@@ -254,10 +255,8 @@ class Shell:
 
     def next_help(self, line: str, cursor: int) -> str:
         if not line.strip():
-            from . import helptext
-
             return helptext.command_list()
-        return completion.format_next_help(completion.next_help(line, cursor))
+        return helptext.format_next_help(completion.next_help(line, cursor))
 
     def _write(self, text: str) -> None:
         self.printer.out.write(text + "\n")
@@ -275,7 +274,7 @@ class Shell:
     # -- the loop ------------------------------------------------------------------------------
     def run_line(self, line: str) -> bool:
         """Run one line; False when the session should end."""
-        from .runner import report_bug, run_line
+        from ..runner import report_bug, run_line
 
         if not line.strip() or line.lstrip().startswith("#"):
             return True
@@ -293,7 +292,7 @@ class Shell:
 
     def loop(self, predrawn: bool = False) -> int:
         """Read and run lines until exit. ``predrawn``: the banner and a first prompt are on the
-        screen already (see :func:`rladmin_py.greeting.predraw`); draw over that prompt."""
+        screen already (see :func:`.prompt.predraw`); draw over that prompt."""
         if predrawn:
             self.printer.out.write("\r")
             self.printer.out.flush()

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from rladmin_py import grammar as gm, matcher, parser
+from rladmin_py.language import grammar as gm, parser, walker
 from test_grammar import ACCEPTED, REJECTED
 
 PP = parser.parser()
@@ -19,13 +19,13 @@ def pyparsing_result(line):
 
 
 def check_agree(line):
-    fast = matcher.match(line)
+    fast = walker.match(line)
     slow = pyparsing_result(line)
     if fast is not None:
         assert slow is not None, f"matcher accepts what pyparsing refuses: {line!r}"
         assert fast[0] is slow[0] and fast[1] == slow[1], line
     elif slow is not None:
-        assert matcher.plain_tokens(line) is None, f"matcher refuses a plain line pyparsing accepts: {line!r}"
+        assert walker.plain_tokens(line) is None, f"matcher refuses a plain line pyparsing accepts: {line!r}"
 
 
 @pytest.mark.parametrize("line", [a[0] for a in ACCEPTED] + [r[0] for r in REJECTED])
@@ -35,7 +35,7 @@ def test_golden_lines_agree(line):
 
 def test_valid_lines_do_not_need_pyparsing():
     for line, _, _ in ACCEPTED:
-        assert matcher.match(line) is not None, line
+        assert walker.match(line) is not None, line
 
 
 g = gm.load()

@@ -1,0 +1,54 @@
+"""What a command runs with: the backend (opened on first use), the options, and how to ask.
+
+Built in one place, :func:`command_context`, for every mode that runs commands (one-shot,
+script, the interactive shell), from the parsed argv.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+from .backends import Backend
+
+
+@dataclass
+class Options:
+    json: bool = False
+    yes: bool = False
+    dry_run: bool = False
+    strict: bool = False
+
+
+@dataclass
+class Context:
+    """What a command may use: the backend (opened on first use), options, and a confirm prompt."""
+
+    open_backend: Callable[[], Backend]
+    options: Options = field(default_factory=Options)
+    confirm: Callable[[str], bool] | None = None  # set only in interactive sessions
+    live_target: bool = False  # a live cluster is named: local commands must not open it
+    note: Callable[[str], None] = lambda text: None  # warnings and notes, shown at once (stderr)
+    _backend: Backend | None = None
+
+    @property
+    def backend(self) -> Backend:
+        if self._backend is None:
+            self._backend = self.open_backend()
+        return self._backend
+
+    def close(self) -> None:
+        if self._backend is not None:
+            self._backend.close()
+            self._backend = None
+
+
+def command_context(args, printer) -> Context:
+    """The context for the target argv names (the sandbox, or a live cluster opened lazily)."""
+    from .backends.connection import open_backend, uses_sandbox
+
+    return Context(
+        open_backend=lambda: open_backend(args),
+        live_target=not uses_sandbox(args),
+        options=Options(json=args.json, yes=args.yes, dry_run=args.dry_run, strict=args.strict),
+        note=printer.note,
+    )
