@@ -19,7 +19,9 @@ modes:
   rladmin-py <command words>         run one command, e.g. rladmin-py cluster config min_data_TLS_version 1.3
   rladmin-py -f FILE | < FILE        run a script (parsed whole before anything runs)
   rladmin-py --sandbox PATH --serve [HOST:]PORT
-                                     serve the sandbox as the RS REST API over HTTPS
+                                     serve the sandbox as a cluster on the wire: REST API (HTTPS
+                                     and plain HTTP), Cluster Manager UI, metrics exporter and a
+                                     database endpoint (port 0: every endpoint a free port)
 
 target: the local sandbox unless --cluster, REDIS_ENTERPRISE_URL or --profile names a cluster.
 exit codes: 0 ok, 1 a command failed, 2 usage or syntax error,
@@ -59,7 +61,9 @@ def build_argparser() -> argparse.ArgumentParser:
     mode.add_argument("-f", "--file", metavar="FILE", help="run the commands in FILE ('-' for standard input)")
     mode.add_argument("--check", action="store_true", help="parse and validate the script, run nothing")
     mode.add_argument("--keep-going", action="store_true", help="in a script, run the rest after a failing command")
-    mode.add_argument("--serve", metavar="[HOST:]PORT", help="serve the sandbox as the RS REST API over HTTPS")
+    mode.add_argument("--serve", metavar="[HOST:]PORT",
+                      help="serve the sandbox's endpoints (REST API on PORT, UI, metrics, a database)")
+    mode.add_argument("--quiet", action="store_true", help="with --serve: no log line per connection or request")
     out = p.add_argument_group("output and behaviour")
     out.add_argument("--json", action="store_true", help="machine-readable output: one JSON document per command")
     out.add_argument("-y", "--yes", action="store_true", help="assume yes to confirmations")

@@ -6,7 +6,7 @@ The grammar names the handler of each form; :data:`HANDLERS` maps those names to
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from . import cluster_settings, paths
@@ -20,24 +20,48 @@ class CommandFailed(BackendError):
 
 @dataclass
 class Result:
-    """What a command produced. ``kind`` picks the renderer; ``data`` is JSON-able."""
+    """What a command produced. ``kind`` picks the renderer; ``data`` is JSON-able; ``remarks``
+    are words the text rendering adds beside a field (never part of the JSON)."""
 
     kind: str
     data: Any = None
     json: bool = False  # the command's own --json (as in `cluster certificate show --json`)
+    remarks: dict = field(default_factory=dict)
+
+
+#: What the sandbox cannot do of a setting it stores (said wherever the setting is shown).
+SANDBOX_REMARKS = {"data_cipher_suites_tls_1_3": "stored, not enforced by the sandbox: Python's ssl cannot restrict "
+                                                 "TLS 1.3 suites"}
+#: Names the sandbox adds to the certificates it generates, so that clients here can verify them.
+LOOPBACK_NAMES = ("localhost", "127.0.0.1")
 
 
 # -- cluster config / info ----------------------------------------------------------------------
 def cluster_config(ctx: Context, args: dict) -> Result:
     changes = cluster_settings.rest_changes(args["params"])
+    _check_ciphers(ctx, changes)
     if ctx.options.dry_run:
         return Result("dry_run", {"method": "PUT", "path": "/v1/cluster", "body": changes})
     ctx.backend.update_cluster(changes)
     return Result("cluster_config", {"changed": changes})
 
 
+def _check_ciphers(ctx: Context, changes: dict) -> None:
+    """Refuse cipher settings the cluster could not use before anything is sent (the current
+    minimum versions and lists decide what a change leaves usable)."""
+    from . import ciphers
+
+    touched = set(changes) & (set(ciphers.PLANES) | set(ciphers.PLANES.values()) | {"data_cipher_suites_tls_1_3"})
+    if not touched or (ctx.backend.kind == "sandbox" and not ctx.options.dry_run):
+        return  # the sandbox refuses them itself, with the same checker
+    problems = ciphers.problems(ctx.backend.get_cluster() if ciphers.needs_cluster(changes) else {}, changes)
+    if problems:
+        raise CommandFailed(f"{problems[0]}; nothing was changed", error_code="invalid_ciphers")
+
+
 def info_cluster(ctx: Context, args: dict) -> Result:
-    return Result("info_cluster", ctx.backend.get_cluster())
+    remarks = SANDBOX_REMARKS if ctx.backend.kind == "sandbox" else {}
+    return Result("info_cluster", ctx.backend.get_cluster(), remarks=dict(remarks))
 
 
 # -- certificates -------------------------------------------------------------------------------
@@ -106,7 +130,14 @@ def certificate_show(ctx: Context, args: dict) -> Result:
     out = certs.summaries(ctx.backend.get_certificates(), wanted, on_problem=lambda m: ctx.note(f"warning: {m}"))
     if wanted and not out:
         raise CommandFailed(f"the cluster holds no {wanted} certificate", error_code="not_found")
-    return Result("certificate_show", out)
+    remarks = {}
+    if ctx.backend.kind == "sandbox":
+        for c in out:
+            added = [n for n in LOOPBACK_NAMES if n in c["sans"]]
+            if added:
+                remarks[c["name"]] = (f"{' and '.join(added)}: added by the sandbox so that clients on this machine "
+                                      "can verify it (RS names only the cluster)")
+    return Result("certificate_show", out, remarks=remarks)
 
 
 # -- sandbox-only and local commands ------------------------------------------------------------
@@ -121,7 +152,7 @@ def _sandbox(ctx: Context, what: str):
 def sandbox_reset(ctx: Context, args: dict) -> Result:
     backend = _sandbox(ctx, "sandbox reset")
     if ctx.confirm is not None and not ctx.options.yes:
-        if not ctx.confirm(f"Recreate the sandbox at {backend.path} from scratch (new CA, certificates, password)?"):
+        if not ctx.confirm(f"Recreate the sandbox at {backend.path} from scratch (new certificates, password and settings)?"):
             raise CommandFailed("cancelled: nothing was changed", error_code="cancelled")
     state = backend.reset()
     return Result("sandbox_reset", {"path": backend.path, "ca_cert": backend.ca_cert_path,

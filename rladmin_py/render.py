@@ -30,7 +30,7 @@ INFO_TLS = (
 )
 
 
-def _info_cluster(cluster: dict) -> str:
+def _info_cluster(cluster: dict, remarks: dict) -> str:
     lines = ["Cluster configuration:"]
     for label, key in INFO_GENERAL:
         if key in cluster:
@@ -38,7 +38,8 @@ def _info_cluster(cluster: dict) -> str:
     lines.append("TLS configuration (rladmin-py addition):")
     for key in INFO_TLS:
         if key in cluster:
-            lines.append(f"   {key}: {cluster_settings.from_rest(cluster[key])}")
+            remark = f" ({remarks[key]})" if key in remarks else ""
+            lines.append(f"   {key}: {cluster_settings.from_rest(cluster[key])}{remark}")
     return "\n".join(lines)
 
 
@@ -50,7 +51,7 @@ def _certificate_set(data: dict) -> str:
     return "\n".join(lines)
 
 
-def _certificate_table(items: list[dict]) -> str:
+def _certificate_table(items: list[dict], remarks: dict) -> str:
     blocks = []
     for c in items:
         days = c["days_left"]
@@ -63,7 +64,7 @@ def _certificate_table(items: list[dict]) -> str:
             f"   not after:   {c['not_after']} ({state})",
             f"   key:         {c['key_type']} {c['key_size']} bits",
             f"   SHA-256:     {c['sha256']}",
-        ]))
+        ] + ([f"   note:        {remarks[c['name']]}"] if c["name"] in remarks else [])))
     return "\n".join(blocks)
 
 
@@ -85,14 +86,15 @@ def _make_certs(data: dict) -> str:
     return "\n".join(lines)
 
 
+#: Renderers that also take the result's remarks.
+WITH_REMARKS = {"info_cluster": _info_cluster, "certificate_show": _certificate_table}
 TEXT = {
     "cluster_config": lambda d: "Cluster configured successfully",
-    "info_cluster": _info_cluster,
     "certificate_set": _certificate_set,
-    "certificate_show": _certificate_table,
     "certificate_dry_run": _dry_run,
     "dry_run": _dry_run,
-    "sandbox_reset": lambda d: f"Sandbox reset: new cluster {d['cluster']} at {d['path']} (CA certificate {d['ca_cert']})",
+    "sandbox_reset": lambda d: f"Sandbox reset: new cluster {d['cluster']} at {d['path']} (certificates to trust: "
+                               f"{d['ca_cert']})",
     "sandbox_node": lambda d: f"node:{d['uid']} is {'up' if d['status'] == 'active' else 'down'}",
     "make_certs": _make_certs,
     "help": lambda d: d,
@@ -101,6 +103,8 @@ TEXT = {
 
 
 def text(result: Result) -> str:
+    if result.kind in WITH_REMARKS:
+        return WITH_REMARKS[result.kind](result.data, result.remarks)
     return TEXT[result.kind](result.data)
 
 

@@ -146,12 +146,15 @@ def test_show_text(rladmin, sandbox):
     lines = r.stdout.splitlines()
     assert lines[0] == "proxy:"
     assert lines[1] == "   subject:     O=RedisLabs Enterprise Cluster,OU=proxy,CN=cluster.sandbox.local"
-    assert lines[2].startswith("   issuer:      ") and "sandbox CA" in lines[2]
-    assert lines[3] == ("   SANs:        cluster.sandbox.local, *.cluster.sandbox.local, "
-                        "internal.cluster.sandbox.local, *.internal.cluster.sandbox.local")
+    assert lines[2] == "   issuer:      O=RedisLabs Enterprise Cluster,OU=proxy,CN=cluster.sandbox.local"  # self-signed
+    assert lines[3] == "   SANs:        cluster.sandbox.local, *.cluster.sandbox.local, localhost, 127.0.0.1"
     assert re.fullmatch(r"   not after:   \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ \(36[45] days left\)", lines[4])
     assert lines[5] == "   key:         RSA 2048 bits"
     assert re.fullmatch(r"   SHA-256:     [0-9a-f]{64}", lines[6])
+    assert lines[7] == ("   note:        localhost and 127.0.0.1: added by the sandbox so that clients on this machine "
+                        "can verify it (RS names only the cluster)")
+    syncer = rladmin("cluster", "certificate", "show", "syncer").stdout  # not served: no loopback names, no note
+    assert "localhost" not in syncer and "note:" not in syncer
     everything = rladmin("cluster", "certificate", "show")
     names = [ln[:-1] for ln in everything.stdout.splitlines() if not ln.startswith(" ")]
     assert names == sorted(names) and {"api", "cm", "proxy", "syncer", "data_internode_encryption"} <= set(names)

@@ -102,6 +102,27 @@ def test_corrupt_certificates():
             "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n")
 
 
+def test_unreadable_public_key_blames_the_certificate():
+    """A certificate whose key algorithm is unknown (found by the console-script fuzz test): the
+    refusal names the certificate file, not the key file as a key_values_mismatch."""
+    leaf, _ = good()
+    der = leaf.cert.public_bytes(serialization.Encoding.DER)
+    rsa_oid = bytes.fromhex("06092a864886f70d010101")
+    assert der.count(rsa_oid) == 1
+    broken = der.replace(rsa_oid, rsa_oid[:-1] + b"\x63")
+    text = pem_block("CERTIFICATE", broken)
+    problem = refused("cert.pem: the certificate's public key cannot be read", text, leaf.key_pem)
+    assert "key.pem" not in problem.message
+
+
+def pem_block(label: str, der: bytes) -> str:
+    import base64
+    import textwrap
+
+    return f"-----BEGIN {label}-----\n" + "\n".join(textwrap.wrap(base64.b64encode(der).decode(), 64)) + \
+        f"\n-----END {label}-----\n"
+
+
 @pytest.mark.parametrize("text, fragment", [
     ("hello\n", "no certificate in the file"),
     ("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n", "holds a public key"),

@@ -9,6 +9,7 @@ least the number of writes made one by one (a lost read-modify-write would leave
 from __future__ import annotations
 
 import http.client
+import itertools
 import json
 import os
 import subprocess
@@ -20,11 +21,15 @@ from server_fixtures import auth_header, client_context, start_server, strict_js
 UPDATES = 100
 OK = "Cluster configured successfully\n"
 # the four shells' fields, and how the k-th shell writes value i into it
+#: Distinct values for data_cipher_suites_tls_1_3, which takes only TLS 1.3 suite names (issue 11):
+#: the orderings of non-empty subsets of the five suites (325 of them).
+TLS13_ORDERS = [order for n in range(1, 6) for order in itertools.permutations(
+    ["TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256", "TLS_AES_128_CCM_SHA256",
+     "TLS_AES_128_CCM_8_SHA256"], n)]
 FIELDS = {
     "data_cipher_list": lambda k, i: (f"HIGH:!p{k}n{i}", f"HIGH:!p{k}n{i}"),
     "control_cipher_suites": lambda k, i: (f"DEFAULT:!p{k}n{i}", f"DEFAULT:!p{k}n{i}"),
-    "data_cipher_suites_tls_1_3": lambda k, i: (f"TLS_AES_128_GCM_SHA256:P{k}N{i}", ["TLS_AES_128_GCM_SHA256",
-                                                                                     f"P{k}N{i}"]),
+    "data_cipher_suites_tls_1_3": lambda k, i: (":".join(TLS13_ORDERS[i]), list(TLS13_ORDERS[i])),
     "sentinel_cipher_suites": lambda k, i: (f"TLS_AES_256_GCM_SHA384:P{k}N{i}", ["TLS_AES_256_GCM_SHA384",
                                                                                 f"P{k}N{i}"]),
 }

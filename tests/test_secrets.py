@@ -61,7 +61,7 @@ class World:
             state = backend.ensure()
         finally:
             backend.close()
-        return [pair.get("key", "") for pair in state["certificates"].values()] + [state["ca"]["key"]]
+        return [pair.get("key", "") for pair in state["certificates"].values()]
 
     def state_modes(self):
         for path, mode in ((self.sandbox, 0o600), (self.sandbox.parent, 0o700), (Path(str(self.sandbox) + ".lock"),

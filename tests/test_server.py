@@ -47,6 +47,7 @@ class Served:
     user: str
     password: str
     ca_cert: str
+    endpoints: dict = field(default_factory=dict)
     stopped_code: int | None = field(default=None)
 
     @property
@@ -129,8 +130,11 @@ def start_server(sandbox_path: Path, *extra: str, env: dict | None = None, json_
     except ValueError:
         proc.kill()
         raise AssertionError(f"not a JSON line: {line!r}; log: {log_path.read_text()}")
-    assert set(info) == {"url", "user", "password", "ca_cert"}, info
-    return Served(proc, sandbox_path, log_path, info["url"], info["user"], info["password"], info["ca_cert"])
+    assert set(info) == {"url", "user", "password", "ca_cert", "endpoints"}, info
+    assert set(info["endpoints"]) == {"api", "cm", "http", "metrics_exporter", "database"}, info
+    assert info["endpoints"]["api"] == info["url"]
+    return Served(proc, sandbox_path, log_path, info["url"], info["user"], info["password"], info["ca_cert"],
+                  info["endpoints"])
 
 
 def _read_line(proc: subprocess.Popen, deadline: float) -> tuple[str, str]:
@@ -298,7 +302,7 @@ def test_curl_request_errors(served, tmp_path):
     status, body = curl(served, "-X", "PUT", "-H", "Content-Type: application/json",
                         "-d", '{"min_data_TLS_version": "1.1"}', f"{url}/v1/cluster")
     assert status == 400 and "min_data_TLS_version" in body["description"]
-    status, body = curl(served, f"{url}/v1/bdbs")
+    status, body = curl(served, f"{url}/v1/shards")
     assert status == 404 and body["error_code"] == "not_found"
     status, body = curl(served, "-X", "DELETE", f"{url}/v1/cluster")
     assert status == 405 and rs_error(body)

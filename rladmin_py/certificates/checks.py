@@ -259,6 +259,11 @@ def summary(name: str, cert: x509.Certificate, now: dt.datetime | None = None) -
     }
 
 
+def leaf_of(pem: str, source: str = "the certificate") -> x509.Certificate:
+    """The first certificate of a PEM chain (raises :class:`CertificateProblem`)."""
+    return load_chain(pem_blocks(pem, source))[0]
+
+
 def summaries(held: dict, wanted: str | None = None, *, on_problem: Callable[[str], None] | None = None,
               now: dt.datetime | None = None) -> list[dict]:
     """Summaries of the leaf of every ``<name>_cert`` in a GET /v1/cluster/certificates map.
@@ -346,6 +351,9 @@ def check(name: str, chain: list[x509.Certificate], key, *, source: str, key_sou
     """Refuse what RS refuses (raises :class:`CertificateProblem`); return the warnings."""
     now = now or dt.datetime.now(dt.timezone.utc)
     leaf = chain[0]
+    if _cert_key_description(leaf) == ("unknown", 0):  # the certificate is at fault, not the key file
+        refuse(f"{source}: the certificate's public key cannot be read (corrupt, or an algorithm RS does not "
+               "support; use RSA or ECDSA)")
     if key is not None and not key_matches(leaf, key):
         if any(key_matches(c, key) for c in chain[1:]):
             raise _order_problem(chain, source)

@@ -1,9 +1,10 @@
-"""Making certificates with cryptography: the sandbox CA and the certificates RS generates.
+"""Making certificates with cryptography: the certificates RS generates, and CAs and leaves for
+practice sets and tests.
 
 RS creates self-signed certificates with CN = cluster name, O = "RedisLabs Enterprise
 Cluster", SANs ``<name>`` and ``*.<name>``, EKU serverAuth + clientAuth, valid 365 days
-(rs-tls.md section 5). The sandbox issues them from its own CA instead, so that local clients
-can verify them with ``--ca-cert``.
+(rs-tls.md section 5; the captured one has OU ``redisdb`` and neither keyUsage nor
+basicConstraints): :func:`make_rs_certificate` makes them that way.
 """
 from __future__ import annotations
 
@@ -75,8 +76,10 @@ def _key_usage(*, cert_sign: bool, encipher: bool) -> x509.KeyUsage:
 
 
 def _issue(subject: x509.Name, key, issuer: Issued | None, *, days: int, not_before: dt.datetime | None,
-           ca: bool, path_length: int | None, key_usage: x509.KeyUsage, extensions=(), hash_alg=None) -> Issued:
-    """Sign a certificate for ``key`` (self-signed when ``issuer`` is None): the part every kind shares."""
+           ca: bool, path_length: int | None, key_usage: x509.KeyUsage | None, extensions=(), hash_alg=None) -> Issued:
+    """Sign a certificate for ``key`` (self-signed when ``issuer`` is None): the part every kind shares.
+
+    ``key_usage`` None: neither keyUsage nor basicConstraints, as RS's own certificates."""
     start = not_before or dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=5)
     builder = (
         x509.CertificateBuilder()
@@ -86,10 +89,11 @@ def _issue(subject: x509.Name, key, issuer: Issued | None, *, days: int, not_bef
         .serial_number(x509.random_serial_number())
         .not_valid_before(start)
         .not_valid_after(start + dt.timedelta(days=days))
-        .add_extension(x509.BasicConstraints(ca=ca, path_length=path_length), critical=True)
-        .add_extension(key_usage, critical=True)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
     )
+    if key_usage is not None:
+        builder = (builder.add_extension(x509.BasicConstraints(ca=ca, path_length=path_length), critical=True)
+                   .add_extension(key_usage, critical=True))
     for extension in extensions:
         builder = builder.add_extension(extension, critical=False)
     if issuer:
@@ -122,6 +126,15 @@ def make_leaf(cn: str, sans, issuer: Issued | None, *, key=None, ou: str | None 
     return _issue(_name(cn, ou, org), key, issuer, days=days, not_before=not_before, ca=False, path_length=None,
                   key_usage=_key_usage(cert_sign=False, encipher=isinstance(key, rsa.RSAPrivateKey)),
                   extensions=extensions, hash_alg=hash_alg)
+
+
+def make_rs_certificate(fqdn: str, sans, *, ou: str | None = None, key=None, days: int = 365) -> Issued:
+    """A certificate the way RS generates its own: self-signed, EKU serverAuth + clientAuth,
+    no keyUsage and no basicConstraints (a client trusts it by pinning it, or not at all)."""
+    key = key or new_key()
+    usages = [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
+    return _issue(_name(fqdn, ou), key, None, days=days, not_before=None, ca=False, path_length=None, key_usage=None,
+                  extensions=[_san(sans), x509.ExtendedKeyUsage(usages)])
 
 
 def cluster_sans(fqdn: str, name: str = "") -> list[str]:

@@ -30,110 +30,24 @@ import binascii
 import hmac
 import json
 import re
-import socket
-import socketserver
-import ssl
-import sys
-import threading
 import time
+from dataclasses import dataclass
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlsplit
 
 from .. import __version__
 from ..backends import BackendError, CertificateUpdate
 from .cluster import SandboxCluster, validate_cluster_changes
-from .tls import TLSContexts
+from .httpserver import HANDSHAKE_TIMEOUT, EndpointServer, peer
+from .tls import EndpointTLS, LiveState
 
 MAX_BODY = 1 << 20  # request bodies over 1 MiB are refused
-HANDSHAKE_TIMEOUT = 10.0  # seconds a client has to finish the TLS handshake
 IDLE_TIMEOUT = 120.0  # seconds a keep-alive connection may sit idle
 STOP_GRACE = 10.0  # seconds to let requests in flight finish when asked to stop
 LEGACY_ENV = "RLADMIN_PY_SERVER_LEGACY"
 STATS_PATH = "/_rladmin_py/stats"
 REALM = "Redis Enterprise sandbox"
-
-# -- the server ----------------------------------------------------------------------------------
-class SandboxHTTPSServer(ThreadingHTTPServer):
-    """HTTPS with a per-connection TLS context, connection counting and a graceful stop."""
-
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 128
-
-    def __init__(self, address: tuple, state_path: str, *, legacy: str | None = None, debug: bool = False,
-                 log=None, handshake_timeout: float = HANDSHAKE_TIMEOUT):
-        self.state_path = state_path
-        self.legacy = legacy  # None, "404" or "405"
-        self.debug = debug
-        self._log_fn = log or (lambda message: None)
-        self.handshake_timeout = handshake_timeout
-        self.tls = TLSContexts(state_path, self.log)
-        self.tls.load()
-        self.connections_accepted = 0
-        self.requests_served = 0
-        self._counts = threading.Lock()
-        self._inflight = 0
-        self._idle = threading.Condition()
-        infos = socket.getaddrinfo(address[0] or None, address[1], type=socket.SOCK_STREAM,
-                                   flags=socket.AI_PASSIVE)
-        self.address_family = infos[0][0]
-        super().__init__(infos[0][4][:2], RestHandler)
-
-    def log(self, message: str) -> None:
-        if self.debug:
-            self._log_fn(f"debug: {message}")
-
-    def server_bind(self):  # skip HTTPServer's reverse DNS lookup (socket.getfqdn): slow offline
-        socketserver.TCPServer.server_bind(self)
-        host, port = self.server_address[:2]
-        self.server_name, self.server_port = host, port
-
-    def get_request(self):
-        """Accept, count, and wrap with the TLS context current at this moment (no I/O here)."""
-        sock, addr = self.socket.accept()
-        with self._counts:
-            self.connections_accepted += 1
-        try:
-            if sock.family in (socket.AF_INET, socket.AF_INET6):  # answers are small: no Nagle delay
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            return self.tls.current().wrap_socket(sock, server_side=True, do_handshake_on_connect=False), addr
-        except BaseException:
-            sock.close()
-            raise
-
-    def process_request_thread(self, request, client_address):
-        """In the connection's own thread: the TLS handshake (bounded), then HTTP."""
-        try:
-            request.settimeout(self.handshake_timeout)
-            request.do_handshake()
-            request.settimeout(None)
-            self.finish_request(request, client_address)
-        except Exception as err:  # handshake refused (old TLS version, unknown CA), reset, timeout
-            self.log(f"{client_address[0]}:{client_address[1]}: connection ended: {_short(err)}")
-        finally:
-            self.shutdown_request(request)
-
-    def handle_error(self, request, client_address):  # no tracebacks on the terminal
-        self.log(f"{client_address[0]}:{client_address[1]}: {_short(sys.exc_info()[1])}")
-
-    # bookkeeping used by the handler
-    def request_started(self) -> int:
-        with self._counts:
-            self.requests_served += 1
-        with self._idle:
-            self._inflight += 1
-        return self.connections_accepted
-
-    def request_finished(self) -> None:
-        with self._idle:
-            self._inflight -= 1
-            self._idle.notify_all()
-
-    def wait_idle(self, timeout: float) -> bool:
-        with self._idle:
-            return self._idle.wait_for(lambda: self._inflight == 0, timeout=timeout)
-
 
 def _content_length(value: str | None) -> int | None:
     """A Content-Length header's value: ASCII digits only (``str.isdigit`` also takes '²')."""
@@ -148,12 +62,12 @@ def _no_constant(name: str):
     raise ValueError(f"{name} is not a JSON value")
 
 
-def _short(err) -> str:
-    if isinstance(err, ssl.SSLError):
-        return f"TLS: {err.reason or err}"
-    if isinstance(err, TimeoutError):
-        return "timed out"
-    return f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
+@dataclass(frozen=True)
+class Page:
+    """An answer that is not JSON (the Cluster Manager UI's HTML, the exporter's metrics)."""
+
+    body: bytes
+    content_type: str
 
 
 class _Refusal(Exception):
@@ -173,7 +87,9 @@ class RestHandler(BaseHTTPRequestHandler):
     server_version = f"rladmin-py-sandbox/{__version__}"
     sys_version = ""
     timeout = IDLE_TIMEOUT
-    server: SandboxHTTPSServer
+    server: EndpointServer
+    requires_auth = True  # Basic auth, as on RS
+    routes: list = []  # (pattern, {method: handler}); set below the class
 
     # every method goes through one dispatcher: unknown methods too (404 or 405 with an RS body,
     # like any method a path does not allow; never http.server's 501)
@@ -209,7 +125,7 @@ class RestHandler(BaseHTTPRequestHandler):
         pass
 
     def log_message(self, format, *args):
-        self.server.log(f"{self.client_address[0]}:{self.client_address[1]}: {format % args}")
+        self.server.log(f"{peer(self.client_address)}: {format % args}")
 
     def parse_request(self):
         """As http.server's, but blank lines before the request line are ignored (RFC 9112 section
@@ -255,9 +171,12 @@ class RestHandler(BaseHTTPRequestHandler):
         self._answer_error(_Refusal(code, error_code, message or phrase, close=True))
 
     def _send(self, status: int, payload, headers: dict | None = None, close: bool = False) -> None:
-        body = b"" if payload is None else json.dumps(payload).encode("utf-8")
+        if isinstance(payload, Page):
+            body, content_type = payload.body, payload.content_type
+        else:
+            body, content_type = b"" if payload is None else json.dumps(payload).encode("utf-8"), "application/json"
         self.send_response(status)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Cache-Control", "no-store")
         self.send_header("X-Connection-Count", str(self.server.connections_accepted))
@@ -348,7 +267,7 @@ class RestHandler(BaseHTTPRequestHandler):
         try:
             try:
                 raw = self._read_body()
-                if not self._authorized():
+                if self.requires_auth and not self._authorized():
                     raise _Refusal(401, "unauthorized", "authentication required: wrong or missing user name or password",
                                    headers={"WWW-Authenticate": f'Basic realm="{REALM}"'})
                 handler = self._route(method, path)
@@ -369,13 +288,12 @@ class RestHandler(BaseHTTPRequestHandler):
             if self._sandbox is not None:
                 self._sandbox.close()
             self.server.request_finished()
-            elapsed = (time.monotonic() - started) * 1000
-            self.server.log(f"{self.client_address[0]}:{self.client_address[1]} {method} {path} -> "
-                            f"{self._status or '-'} ({elapsed:.1f} ms)")
+            self.server.log_request_line(self.connection, self.client_address, method, path, self._status,
+                                         (time.monotonic() - started) * 1000)
 
     def _route(self, method: str, path: str):
         norm = path.rstrip("/") or "/"
-        for pattern, methods in ROUTES:
+        for pattern, methods in self.routes:
             m = pattern.fullmatch(norm)
             if not m:
                 continue
@@ -442,10 +360,20 @@ class RestHandler(BaseHTTPRequestHandler):
                 return 200, node
         raise _Refusal(404, "node_not_found", f"node {uid} does not exist")
 
+    def get_bdbs(self, raw):
+        return 200, self._backend().get_bdbs()
+
+    def get_bdb(self, raw):
+        return 200, self._backend().get_bdb(int(self._match.group(1)))
+
+    def put_bdb(self, raw):
+        changes = self._json_body(raw)
+        return 200, self._backend().update_bdb(int(self._match.group(1)), changes)
+
     def get_stats(self, raw):
         return 200, {"connections_accepted": self.server.connections_accepted,
                      "requests_served": self.server.requests_served,
-                     "tls_contexts_built": self.server.tls.builds}
+                     "tls_contexts_built": self.server.tls.builds if self.server.tls else 0}
 
 
 def _certificate_update(item, where: str) -> CertificateUpdate:
@@ -465,12 +393,30 @@ def _certificate_update(item, where: str) -> CertificateUpdate:
     return CertificateUpdate(name, cert, key if key else None)
 
 
-ROUTES = [
+RestHandler.routes = ROUTES = [
     (re.compile(r"/v1/cluster"), {"GET": RestHandler.get_cluster, "PUT": RestHandler.put_cluster}),
     (re.compile(r"/v1/cluster/certificates"), {"GET": RestHandler.get_certificates,
                                                "PUT": RestHandler.put_certificates}),
     (re.compile(r"/v1/cluster/update_cert"), {"PUT": RestHandler.put_update_cert}),
     (re.compile(r"/v1/nodes"), {"GET": RestHandler.get_nodes}),
     (re.compile(r"/v1/nodes/([0-9]{1,18})"), {"GET": RestHandler.get_node}),
+    (re.compile(r"/v1/bdbs"), {"GET": RestHandler.get_bdbs}),
+    (re.compile(r"/v1/bdbs/([0-9]{1,18})"), {"GET": RestHandler.get_bdb, "PUT": RestHandler.put_bdb}),
     (re.compile(re.escape(STATS_PATH)), {"GET": RestHandler.get_stats}),
 ]
+
+
+class SandboxHTTPSServer(EndpointServer):
+    """The REST API endpoint: HTTPS with the ``api`` certificate under the control plane's
+    settings (or plain HTTP, ``plain=True``, for ``cnm_http_port``)."""
+
+    def __init__(self, address: tuple, state_path: str, *, legacy: str | None = None, debug: bool = False,
+                 log=None, handshake_timeout: float = HANDSHAKE_TIMEOUT, live: LiveState | None = None,
+                 plain: bool = False, name: str = "api", request_log: bool = True):
+        self.legacy = legacy  # None, "404" or "405"
+        live = live or LiveState(state_path)
+        tls = None if plain else EndpointTLS(live, "api", "control", log=lambda m: self.log(m))
+        if tls is not None:
+            tls.load()
+        super().__init__(address, RestHandler, name=name, state_path=state_path, live=live, tls=tls, debug=debug,
+                         log=log, request_log=request_log, handshake_timeout=handshake_timeout)

@@ -1,5 +1,6 @@
 """``rladmin-py --sandbox PATH --serve [HOST:]PORT``: start the sandbox's endpoints, say where
-they are, and stop cleanly on Ctrl-C or SIGTERM."""
+they are, log each connection and request, and stop everything on Ctrl-C or SIGTERM (the
+database server process too; it also dies with us on SIGKILL, see :mod:`.database`)."""
 from __future__ import annotations
 
 import json
@@ -7,9 +8,10 @@ import os
 import re
 import signal
 import socket
+import threading
 
 from ..backends import EXIT_CONNECTION, EXIT_OK, EXIT_USAGE, BackendError
-from .rest_api import LEGACY_ENV, STOP_GRACE, SandboxHTTPSServer
+from .rest_api import LEGACY_ENV
 from .tls import TLSSetupProblem
 
 
@@ -31,22 +33,15 @@ def parse_address(text: str) -> tuple[str, int]:
     return host, number
 
 
-def display_url(host: str, port: int) -> str:
-    """The URL local clients should use (the sandbox's api certificate names localhost and 127.0.0.1)."""
-    if host in ("", "0.0.0.0"):
-        host = "127.0.0.1"
-    elif host == "::":
-        host = "::1"
-    return f"https://[{host}]:{port}" if ":" in host else f"https://{host}:{port}"
-
-
-class _Stop(Exception):
-    """SIGTERM: leave serve_forever."""
+def display_host(host: str) -> str:
+    """The host local clients should use (the sandbox's certificates name localhost and 127.0.0.1)."""
+    return "127.0.0.1" if host in ("", "0.0.0.0") else "::1" if host == "::" else host
 
 
 def main(args, printer) -> int:
     """Serve until Ctrl-C or SIGTERM; exit 0 then."""
     from .cluster import SandboxCluster
+    from .endpoints import NOT_SERVED, Endpoints, PortBusy
 
     for flag, given in (("--cluster", getattr(args, "cluster", None)), ("--profile", getattr(args, "profile", None))):
         if given:
@@ -63,82 +58,103 @@ def main(args, printer) -> int:
     legacy = os.environ.get(LEGACY_ENV, "").strip().lower()
     legacy = None if legacy in ("", "0", "false", "no", "off") else ("405" if legacy == "405" else "404")
 
-    backend = SandboxCluster(getattr(args, "sandbox", None))
+    cluster = SandboxCluster(getattr(args, "sandbox", None))
     try:
-        state = backend.ensure()
-        user, password = backend.credentials()
-        if not os.path.exists(backend.ca_cert_path):
-            backend.store.write_ca(state)  # removed by hand: the clients need it
+        state = cluster.ensure()
+        user, password = cluster.credentials()
     except BackendError as err:
         printer.error(err.message)
         return err.exit_code
-    finally:
-        backend.close()
+
+    lock = threading.Lock()
 
     def log(message: str) -> None:
-        printer.err.write(message + "\n")
-        printer.err.flush()
+        with lock:
+            printer.err.write(message + "\n")
+            printer.err.flush()
 
+    endpoints = Endpoints(cluster.path, host, port, legacy=legacy, debug=bool(getattr(args, "debug", False)), log=log,
+                          request_log=not getattr(args, "quiet", False))
+    stop = threading.Event()
+
+    def on_signal(signum, frame):
+        stop.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
-        server = SandboxHTTPSServer((host, port), backend.path, legacy=legacy, debug=bool(getattr(args, "debug", False)),
-                                    log=log)
-    except TLSSetupProblem as err:
-        printer.error(str(err))
-        return EXIT_CONNECTION
-    except BackendError as err:
-        printer.error(err.message)
-        return err.exit_code
-    except socket.gaierror as err:
-        printer.error(f"cannot listen on {host}:{port}: unknown host ({err.strerror})")
-        return EXIT_CONNECTION
-    except OSError as err:
-        printer.error(f"cannot listen on {host}:{port}: {err.strerror or err}")
-        return EXIT_CONNECTION
-
-    bound_host, bound_port = server.server_address[:2]
-    url = display_url(host if host not in ("", "0.0.0.0", "::") else bound_host, bound_port)
-
-    def on_term(signum, frame):
-        raise _Stop()
-
-    previous = signal.signal(signal.SIGTERM, on_term)  # before the URL is printed: a client may stop us at once
-    try:
-        _announce(printer, args, url, user, password, backend.ca_cert_path, backend.path)
+        try:
+            endpoints.open()
+            shown = display_host(host)
+            cluster.set_served_ports(api=endpoints.ports["api"], cm=endpoints.ports["cm"], http=endpoints.ports["http"],
+                                     database_port=endpoints.ports["database"] if endpoints.database_off is None else None,
+                                     host=shown)
+            ca_cert = cluster.write_trust()
+        except PortBusy as err:
+            printer.error(str(err))
+            return EXIT_CONNECTION
+        except TLSSetupProblem as err:
+            printer.error(str(err))
+            return EXIT_CONNECTION
+        except BackendError as err:
+            printer.error(err.message)
+            return err.exit_code
+        except socket.gaierror as err:
+            printer.error(f"cannot listen on {host}:{port}: unknown host ({err.strerror})")
+            return EXIT_CONNECTION
+        finally:
+            cluster.close()
+        urls = endpoints.urls(shown)
+        endpoints.start()
+        _announce(printer, args, urls, user, password, ca_cert, cluster.path, state["cluster"].get("name", ""),
+                  endpoints.database_off, NOT_SERVED)
         if legacy:
             log(f"note: {LEGACY_ENV} is set: PUT /v1/cluster/certificates answers {legacy}, as on RS before 7.22.2")
+        if endpoints.database_off:
+            log(f"note: the database endpoint is off: {endpoints.database_off}")
         if host in ("", "0.0.0.0", "::"):
             log("note: listening on every interface; the sandbox certificates name only localhost and 127.0.0.1")
-        elif host not in ("127.0.0.1", "localhost"):
-            log(f"note: the sandbox's api certificate names only localhost and 127.0.0.1, not {host}: clients "
-                "that verify it must connect by one of those names, or use -k")
-        server.serve_forever(poll_interval=0.5)
-    except (KeyboardInterrupt, _Stop):
-        pass
+        elif host not in ("127.0.0.1", "localhost", "::1"):
+            log(f"note: the sandbox's certificates name only localhost and 127.0.0.1, not {host}: clients "
+                "that verify them must connect by one of those names, or use -k")
+        while not stop.wait(0.5):
+            pass
     finally:
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        server.socket.close()  # refuse new connections at once
-        if not server.wait_idle(STOP_GRACE):
-            log("warning: stopped with requests still in progress")
-        server.server_close()
-        signal.signal(signal.SIGTERM, previous)
-    log(f"stopped serving {url} ({server.connections_accepted} connections, {server.requests_served} requests)")
+        for sig in previous:
+            signal.signal(sig, signal.SIG_IGN)
+        endpoints.close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    log(f"stopped serving {urls['api']} and the other endpoints ({endpoints.connections_accepted} connections, "
+        f"{endpoints.requests_served} requests)")
     return EXIT_OK
 
 
-def _announce(printer, args, url: str, user: str, password: str, ca_cert: str, path: str) -> None:
-    """What clients need, once the server accepts connections: one JSON line, or a few text lines."""
+def _announce(printer, args, urls: dict, user: str, password: str, ca_cert: str, path: str, name: str,
+              database_off: str | None, not_served: str) -> None:
+    """What clients need, once every endpoint accepts connections: one JSON line, or text lines."""
     if getattr(args, "json", False):
-        printer.out.write(json.dumps({"url": url, "user": user, "password": password, "ca_cert": ca_cert}) + "\n")
-    else:
-        printer.out.write(
-            f"Serving the sandbox {path} as the RS REST API\n"
-            f"  url:       {url}\n"
-            f"  user:      {user}\n"
-            f"  password:  {password}\n"
-            f"  ca_cert:   {ca_cert}\n"
-            f"Try:\n"
-            f"  curl --cacert {ca_cert} -u '{user}:<password>' {url}/v1/cluster\n"
-            f"  REDIS_ENTERPRISE_PASSWORD=<password> rladmin-py --cluster {url} --user {user} --ca-cert {ca_cert} "
-            f"info cluster\n"
-            f"Press Ctrl-C to stop.\n")
+        printer.out.write(json.dumps({"url": urls["api"], "user": user, "password": password, "ca_cert": ca_cert,
+                                      "endpoints": urls}) + "\n")
+        printer.out.flush()
+        return
+    http = urls["http"] or "off (http_support is disabled; cluster config http_support enabled opens it)"
+    database = (f"{urls['database']} (proxy certificate; tls_mode as GET /v1/bdbs/1 shows)" if urls["database"]
+                else f"off: {database_off}")
+    url = urls["api"]
+    printer.out.write(
+        f"Serving the sandbox {path} as the RS cluster {name}\n"
+        f"  url:                 {url}   (REST API, api certificate)\n"
+        f"  Cluster Manager UI:  {urls['cm']}   (cm certificate)\n"
+        f"  plain-HTTP REST API: {http}\n"
+        f"  metrics exporter:    {urls['metrics_exporter']}   (metrics_exporter certificate)\n"
+        f"  database db:1:       {database}\n"
+        f"  user:                {user}\n"
+        f"  password:            {password}\n"
+        f"  ca_cert:             {ca_cert}   (the certificates served now, to trust)\n"
+        f"  not served:          {not_served}\n"
+        f"Try:\n"
+        f"  curl --cacert {ca_cert} -u '{user}:<password>' {url}/v1/cluster\n"
+        f"  REDIS_ENTERPRISE_PASSWORD=<password> rladmin-py --cluster {url} --user {user} --ca-cert {ca_cert} "
+        f"info cluster\n"
+        f"Press Ctrl-C to stop.\n")
     printer.out.flush()

@@ -1,6 +1,6 @@
 """The sandbox's state store: one JSON file, written atomically, shared safely between processes.
 
-The state file holds the cluster object, the nodes, every certificate and key, the sandbox CA
+The state file holds the cluster object, the nodes, the database, every certificate and key
 and the admin credentials. It holds private keys, so it is created 0600 and written atomically
 (temp file in the same directory, fsync, rename, fsync of the directory). Updates take an
 exclusive ``flock`` on a side lock file around read-modify-write, so several shells and the
@@ -19,7 +19,8 @@ from typing import Callable
 
 from ..backends import ConfigurationProblem
 
-STATE_FORMAT = 1
+#: 2: self-signed certificates as RS makes them, node records with expiry, a database (rladmin-py 0.2).
+STATE_FORMAT = 2
 
 
 def default_path() -> str:
@@ -29,7 +30,8 @@ def default_path() -> str:
 
 
 def ca_path_for(state_path: str) -> str:
-    """Where the sandbox CA certificate is written: beside the state file."""
+    """Where the certificates clients trust are written, beside the state file (``sandbox-ca.pem``
+    for ``sandbox.json``): the self-signed certificates the sandbox serves."""
     root, _ = os.path.splitext(state_path)
     return root + "-ca.pem"
 
@@ -37,13 +39,14 @@ def ca_path_for(state_path: str) -> str:
 class StateStore:
     """The state file of one sandbox. Thread- and process-safe."""
 
-    def __init__(self, path: str | None, create: Callable[[], dict]):
+    def __init__(self, path: str | None, create: Callable[[], dict], trust: Callable[[dict], str]):
         path = os.path.abspath(os.path.expanduser(path or default_path()))
         if os.path.isdir(path):
             path = os.path.join(path, "sandbox.json")
         self.path = path
-        self.ca_cert_path = ca_path_for(path)
+        self.trust_path = ca_path_for(path)
         self._create = create
+        self._trust = trust
         self._lock_fd: int | None = None
         self._batch: dict | None = None  # state held across a batch of commands
         self._batch_dirty = False
@@ -78,7 +81,9 @@ class StateStore:
                 f"the sandbox state file {self.path} is unreadable ({getattr(err, 'strerror', None) or err}); "
                 "run 'sandbox reset' or remove the file") from None
         if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
-            raise ConfigurationProblem(f"the sandbox state file {self.path} is not a sandbox of this version; "
+            older = isinstance(state, dict) and isinstance(state.get("format"), int) and state["format"] < STATE_FORMAT
+            what = "was made by an older rladmin-py" if older else "is not a sandbox of this version"
+            raise ConfigurationProblem(f"the sandbox state file {self.path} {what}; "
                                        "run 'sandbox reset' or remove the file")
         return state
 
@@ -107,13 +112,19 @@ class StateStore:
         finally:
             os.close(dfd)
 
-    def write_ca(self, state: dict) -> None:
-        """The sandbox CA certificate beside the state file, 0644: clients must read it."""
+    def write_trust(self, state: dict) -> None:
+        """The certificates clients trust, beside the state file, 0644: clients must read it."""
         fd, tmp = tempfile.mkstemp(prefix=".ca-", suffix=".tmp", dir=os.path.dirname(self.path))
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(state["ca"]["cert"])
-        os.chmod(tmp, 0o644)  # a public certificate: clients must read it
-        os.replace(tmp, self.ca_cert_path)
+            fh.write(self._trust(state))
+        os.chmod(tmp, 0o644)  # public certificates only: clients must read them
+        os.replace(tmp, self.trust_path)
+
+    def replace(self, state: dict) -> None:
+        """Put ``state`` in place of whatever the file holds, readable or not (``sandbox reset``)."""
+        with self._locked(True):
+            self._write(state)
+        self.write_trust(state)
 
     def _load_or_create(self) -> dict:
         """Under the exclusive lock: the state, made by ``create`` on first use."""
@@ -121,7 +132,7 @@ class StateStore:
         if state is None:
             state = self._create()
             self._write(state)
-            self.write_ca(state)
+            self.write_trust(state)
         return state
 
     def ensure(self) -> dict:

@@ -1,5 +1,12 @@
 """TLS as the sandbox serves it: server contexts built from the cluster's certificates and
-settings, rebuilt for new connections whenever the state file changes.
+settings, rebuilt for new connections whenever the state file changes, whoever changed it.
+
+Each endpoint serves one certificate under the settings of its plane (rs-tls.md section 6):
+the control plane (REST API, Cluster Manager UI, and the metrics exporter [guess: RS does not
+document which minimum the exporter follows]) takes ``min_control_TLS_version`` and
+``control_cipher_suites``; the data plane (database endpoints) ``min_data_TLS_version`` and
+``data_cipher_list``. Python's ``ssl`` cannot restrict TLS 1.3 suites, so
+``data_cipher_suites_tls_1_3`` is stored and shown but not enforced (``info cluster`` says so).
 
 The key reaches OpenSSL through an anonymous memory file where the platform has one: it never
 touches a disk, not even when the process is killed mid-build.
@@ -18,16 +25,24 @@ _TLS_VERSIONS = {
 }
 
 
+#: plane -> (the field of its minimum TLS version, the field of its TLS 1.2 cipher list)
+PLANES = {"control": ("min_control_TLS_version", "control_cipher_suites"),
+          "data": ("min_data_TLS_version", "data_cipher_list")}
+TLS13_NOT_ENFORCED = "stored, not enforced by the sandbox: Python's ssl cannot restrict TLS 1.3 suites"
+
+
 class TLSSetupProblem(Exception):
-    """The sandbox's api certificate or key cannot be served."""
+    """A certificate or key of the sandbox cannot be served."""
 
 
 def build_context(cert_pem: str, key_pem: str, min_version: str | None, ciphers: str | None,
-                  key_dir: str | None = None) -> ssl.SSLContext:
-    """A server context for the api certificate (chain) and key, with the cluster's TLS minimum."""
+                  key_dir: str | None = None, *, name: str = "api", alpn: tuple[str, ...] = ("http/1.1",)
+                  ) -> ssl.SSLContext:
+    """A server context for a certificate (chain) and key, with its plane's TLS minimum and ciphers."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.minimum_version = _TLS_VERSIONS.get(str(min_version or "1.2"), ssl.TLSVersion.TLSv1_2)
-    ctx.set_alpn_protocols(["http/1.1"])
+    if alpn:
+        ctx.set_alpn_protocols(list(alpn))
     if ciphers:
         try:  # BoringSSL names mostly match OpenSSL's; keep the defaults if OpenSSL disagrees
             ctx.set_ciphers(str(ciphers))
@@ -37,7 +52,8 @@ def build_context(cert_pem: str, key_pem: str, min_version: str | None, ciphers:
         try:
             ctx.load_cert_chain(cert_file, key_file)
         except ssl.SSLError as err:
-            raise TLSSetupProblem(f"the sandbox's api certificate or key cannot be used for TLS ({err.reason or err})") from None
+            raise TLSSetupProblem(f"the sandbox's {name} certificate or key cannot be used for TLS "
+                                  f"({err.reason or err})") from None
     return ctx
 
 
@@ -80,46 +96,82 @@ def _pem_files(cert_pem: str, key_pem: str, key_dir: str | None):
         yield cert_file, key_file
 
 
-class TLSContexts:
-    """The TLS context for new connections, rebuilt when the sandbox's TLS settings change.
-
-    Checked on every accepted connection: a ``stat`` of the state file, and a re-read only when
-    it changed (every write replaces the file, so its inode and mtime change).
-    """
+class LiveState:
+    """The sandbox's state as the endpoints see it: re-read only when the file changed (a ``stat``
+    per use; every write replaces the file, so its inode and mtime change), shared by them all."""
 
     def __init__(self, state_path: str, log=lambda message: None):
-        self.state_path = state_path
+        from .cluster import SandboxCluster
+
+        self.path = state_path
+        self._cluster = SandboxCluster(state_path)
         self._log = log
         self._stamp = None
+        self._state: dict | None = None
+        self._lock = threading.Lock()
+        self.reads = 0
+
+    def _stat(self):
+        st = os.stat(self.path)
+        return st.st_ino, st.st_mtime_ns, st.st_size
+
+    def load(self) -> dict:
+        """The state now; raises BackendError when it cannot be read (used at start-up)."""
+        with self._lock:
+            stamp = self._stat()
+            self._state = self._cluster.ensure()
+            self._stamp = stamp
+            self.reads += 1
+            return self._state
+
+    def current(self) -> dict:
+        """The state for a new connection; never raises (keeps the last good one)."""
+        with self._lock:
+            try:
+                stamp = self._stat()
+                if stamp != self._stamp:
+                    self._state = self._cluster.ensure()
+                    self._stamp = stamp
+                    self.reads += 1
+            except Exception as err:  # a removed or unreadable state: keep serving the last good one
+                self._log(f"keeping the previous sandbox state: {getattr(err, 'message', None) or err}")
+            return self._state
+
+    def close(self) -> None:
+        self._cluster.close()
+
+
+class EndpointTLS:
+    """The TLS context of one endpoint: its certificate, under its plane's settings."""
+
+    def __init__(self, live: LiveState, cert_name: str, plane: str, *, alpn: tuple[str, ...] = ("http/1.1",),
+                 log=lambda message: None):
+        self.live = live
+        self.cert_name = cert_name
+        self.plane = plane
+        self.alpn = alpn
+        self._log = log
         self._material = None
         self._context: ssl.SSLContext | None = None
         self._lock = threading.Lock()
         self.builds = 0
 
-    def _stat(self):
-        st = os.stat(self.state_path)
-        return st.st_ino, st.st_mtime_ns, st.st_size
+    def _material_of(self, state: dict):
+        pair = state["certificates"].get(self.cert_name) or {}
+        if not pair.get("cert") or not pair.get("key"):
+            raise TLSSetupProblem(f"the sandbox holds no {self.cert_name} certificate and key")
+        version_field, cipher_field = PLANES[self.plane]
+        return pair["cert"], pair["key"], state["cluster"].get(version_field), state["cluster"].get(cipher_field)
 
-    def _read_material(self):
-        from .cluster import SandboxCluster
-
-        backend = SandboxCluster(self.state_path)
-        try:
-            certs, cluster = backend.get_certificates(), backend.get_cluster()
-        finally:
-            backend.close()
-        if not certs.get("api_cert") or not certs.get("api_key"):
-            raise TLSSetupProblem("the sandbox holds no api certificate and key")
-        return (certs["api_cert"], certs["api_key"], cluster.get("min_control_TLS_version"),
-                cluster.get("control_cipher_suites"))
+    def _build(self, material) -> ssl.SSLContext:
+        return build_context(*material, key_dir=os.path.dirname(self.live.path), name=self.cert_name, alpn=self.alpn)
 
     def load(self) -> ssl.SSLContext:
         """Build the first context; raises :class:`TLSSetupProblem` or BackendError."""
         with self._lock:
-            stamp = self._stat()
-            material = self._read_material()
-            self._context = build_context(*material, key_dir=os.path.dirname(self.state_path))
-            self._material, self._stamp = material, stamp
+            material = self._material_of(self.live.load())
+            self._context = self._build(material)
+            self._material = material
             self.builds += 1
             return self._context
 
@@ -127,18 +179,13 @@ class TLSContexts:
         """The context for a new connection; never raises (keeps the last good one)."""
         with self._lock:
             try:
-                stamp = self._stat()
-                if stamp != self._stamp:
-                    material = self._read_material()
-                    if material != self._material:
-                        self._context = build_context(*material, key_dir=os.path.dirname(self.state_path))
-                        self._material = material
-                        self.builds += 1
-                        self._log(f"TLS settings changed: serving the current api certificate, "
-                                  f"minimum TLS {material[2] or '1.2'}")
-                    self._stamp = stamp
-            except Exception as err:  # a half-edited or removed state: keep serving the last good TLS
+                material = self._material_of(self.live.current())
+                if material != self._material:
+                    self._context = self._build(material)
+                    self._material = material
+                    self.builds += 1
+                    self._log(f"TLS settings changed: serving the current {self.cert_name} certificate, "
+                              f"minimum TLS {material[2] or '1.2'}")
+            except Exception as err:  # a half-edited state: keep serving the last good TLS
                 self._log(f"keeping the previous TLS settings: {getattr(err, 'message', None) or err}")
             return self._context
-
-
