@@ -1,13 +1,20 @@
 #!/usr/bin/env python3
 """rladmin-py benchmark: start-up, completion, scripts, REST and the sandbox server.
 
-Standard library only. Run with the interpreter of the venv rladmin-py is installed in:
+Standard library only (and the installed package, whose ``cryptography`` makes the rotation
+certificates). Run with the interpreter of the venv rladmin-py is installed in:
 
-    .venv/bin/python benchmarks/run.py [--json] [--quick]
+    .venv/bin/python benchmarks/run.py [--json] [--quick] [--save [FILE]]
 
 Machines here are shared and noisy, so times are reported as ratios to ``python -c pass``
 measured in the same run (the baseline), and every figure is a median of repeated runs.
 Each figure is printed with its target and PASS or MISS.
+
+The sandbox server is measured as users get it: ``rladmin-py --sandbox PATH --serve
+127.0.0.1:0 --json`` in its own process, reached over loopback. The database figures compare
+its TLS endpoint with a second valkey-server (the same binary) that this script starts and
+reaches on its unix socket, with the small RESP client below (also used by
+``benchmarks/database_bench.py``, which measures the endpoint on its own).
 """
 from __future__ import annotations
 
@@ -20,8 +27,10 @@ import os
 import pty
 import random
 import select
+import selectors
 import shutil
 import signal
+import socket
 import ssl
 import statistics
 import struct
@@ -103,9 +112,12 @@ class Report:
         self.rows = []
 
     def add(self, key, label, value, unit, target, ok, note=""):
-        self.rows.append({"key": key, "label": label, "value": round(value, 3), "unit": unit,
-                          "target": target, "result": "PASS" if ok else "MISS", "note": note})
-        print(f"{'PASS' if ok else 'MISS'}  {label:<58} {value:>9.2f} {unit:<8} target {target}"
+        """One figure; ``value`` None: it could not be measured (a MISS, ``note`` says why)."""
+        ok = ok and value is not None
+        self.rows.append({"key": key, "label": label, "value": None if value is None else round(value, 3),
+                          "unit": unit, "target": target, "result": "PASS" if ok else "MISS", "note": note})
+        shown = f"{'n/a':>9}" if value is None else f"{value:>9.2f}"
+        print(f"{'PASS' if ok else 'MISS'}  {label:<58} {shown} {unit:<8} target {target}"
               + (f"  ({note})" if note else ""), flush=True)
 
     def ratio(self, key, label, ms, limit):
@@ -271,17 +283,83 @@ def bench_scripts(rep: Report, tmp: Path, env: dict) -> None:
             rate >= 2000 and done == lines, f"{done} reported")
 
 
+def address_of(endpoint: str) -> tuple[str, int]:
+    """``https://H:P``, ``http://H:P``, ``H:P`` or ``[v6]:P`` -> (host, port)."""
+    hostport = endpoint.split("//", 1)[-1]
+    host, _, port = hostport.rpartition(":")
+    return host.strip("[]"), int(port)
+
+
+def tls_connect(address: tuple[str, int], context: ssl.SSLContext, timeout: float = 10.0) -> ssl.SSLSocket:
+    """A new TCP connection with its TLS handshake done (SNI and name check: the host as given)."""
+    sock = socket.create_connection(address, timeout=timeout)
+    try:
+        return context.wrap_socket(sock, server_hostname=address[0])
+    except BaseException:
+        sock.close()
+        raise
+
+
 class Server:
-    def __init__(self, tmp: Path, env: dict):
-        sandbox = tmp / "server" / "sandbox.json"
-        self.proc = subprocess.Popen([RLADMIN, "--sandbox", str(sandbox), "--serve", "127.0.0.1:0", "--json"],
-                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
-        self.info = json.loads(self.proc.stdout.readline())
-        self.ctx = ssl.create_default_context(cafile=self.info["ca_cert"])
-        host, port = self.info["url"].split("//", 1)[1].rsplit(":", 1)
-        self.host, self.port = host, int(port)
+    """``rladmin-py --sandbox PATH --serve 127.0.0.1:0 --json`` in its own process, as users run it.
+
+    ``up_s``: seconds from the Popen until every endpoint of the JSON line accepts a TCP
+    connection and, for the TLS ones (the database endpoint too: its ``tls_mode`` is enabled in
+    a new sandbox), completes a handshake verified against the announced ``ca_cert``."""
+
+    def __init__(self, sandbox: Path, env: dict, timeout: float = 60.0):
+        started = time.perf_counter()
+        deadline = time.monotonic() + timeout
+        self.sandbox = sandbox
+        sandbox.parent.mkdir(parents=True, exist_ok=True)
+        self.log = sandbox.parent / "serve.log"  # its stderr: one line per request, and why it failed
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen([RLADMIN, "--sandbox", str(sandbox), "--serve", "127.0.0.1:0", "--json"],
+                                         stdout=subprocess.PIPE, stderr=log, env=env)
+        try:
+            self.info = json.loads(self._first_line(deadline))
+            self.ctx = ssl.create_default_context(cafile=self.info["ca_cert"])
+            self._wait_up(deadline)
+            self.up_s = time.perf_counter() - started
+        except BaseException:
+            self.stop()
+            raise
+        self.host, self.port = address_of(self.info["url"])
         token = base64.b64encode(f"{self.info['user']}:{self.info['password']}".encode()).decode()
         self.headers = {"Authorization": f"Basic {token}", "Accept": "application/json"}
+
+    def _first_line(self, deadline: float) -> str:
+        """The JSON line, read without blocking past ``deadline`` (nothing else comes on stdout)."""
+        fd, data = self.proc.stdout.fileno(), b""
+        while b"\n" not in data:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("--serve printed no JSON line in time")
+            if select.select([fd], [], [], left)[0]:
+                chunk = os.read(fd, 65536)
+                if not chunk:
+                    code = self.proc.wait()
+                    lines = self.log.read_text(errors="replace").strip().splitlines() or ["no message"]
+                    raise RuntimeError(f"--serve exited before printing its JSON line (exit {code}): {lines[-1]}")
+                data += chunk
+        return data.split(b"\n", 1)[0].decode()
+
+    def _wait_up(self, deadline: float) -> None:
+        for name, endpoint in self.info["endpoints"].items():
+            if endpoint is None:  # not served now (http_support disabled, no database server)
+                continue
+            address, tls = address_of(endpoint), not endpoint.startswith("http://")
+            while True:
+                try:
+                    if tls:
+                        tls_connect(address, self.ctx, timeout=2).close()
+                    else:
+                        socket.create_connection(address, timeout=2).close()
+                    break
+                except OSError as err:
+                    if time.monotonic() > deadline:
+                        raise TimeoutError(f"the {name} endpoint {endpoint} is not up: {err}") from None
+                    time.sleep(0.005)
 
     def stats(self) -> dict:
         conn = http.client.HTTPSConnection(self.host, self.port, context=self.ctx, timeout=30)
@@ -290,12 +368,18 @@ class Server:
         conn.close()
         return data
 
-    def stop(self) -> None:
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
+    def stop(self) -> float:
+        """SIGTERM (SIGKILL after 15 s), reaped; returns the seconds it took to exit."""
+        started = time.perf_counter()
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc.stdout.close()
+        return time.perf_counter() - started
 
 
 def bench_rest(rep: Report, tmp: Path, env: dict, server: Server) -> None:
@@ -352,6 +436,319 @@ def bench_server(rep: Report, server: Server, clients=32, requests=50) -> None:
             "errors", "0", not errors, errors[0] if errors else "")
     rep.add("server_throughput", "10. server throughput", throughput, "req/s", "(info)", True)
     rep.add("server_p99", "10. server p99 latency", percentile(latencies, 99), "ms", "(info)", True)
+
+
+# -- a small RESP client: the database figures (and benchmarks/database_bench.py) -----------------
+PING_CLIENTS = 16
+PING, PONG = b"*1\r\n$4\r\nPING\r\n", b"+PONG\r\n"
+#: quick run? -> (SET commands per throughput run, PINGs per client per latency run)
+DATABASE_COUNTS = {True: (50_000, 300), False: (200_000, 2_000)}
+
+
+def resp_connect(target, tls: ssl.SSLContext | None = None, timeout: float = 30.0) -> socket.socket:
+    """``target``: a unix socket path, or (host, port) over TCP (TLS with ``tls``, verified)."""
+    if isinstance(target, str):
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(timeout)
+        try:
+            sock.connect(target)
+        except BaseException:
+            sock.close()
+            raise
+        return sock
+    sock = tls_connect(target, tls, timeout) if tls is not None else socket.create_connection(target, timeout=timeout)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock
+
+
+def read_exactly(sock: socket.socket, size: int) -> None:
+    while size > 0:
+        chunk = sock.recv(min(size, 1 << 18))
+        if not chunk:
+            raise ConnectionError("the database closed the connection")
+        size -= len(chunk)
+
+
+def set_throughput(target, tls: ssl.SSLContext | None, commands: int, batch: int = 1000) -> float:
+    """SET commands per second over one connection, pipelined ``batch`` at a time (replies: +OK)."""
+    value = b"v" * 32
+    payload = b"".join(b"*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n" % (len(k), k, len(value), value)
+                       for k in (b"key:%d" % i for i in range(batch)))
+    with resp_connect(target, tls) as sock:
+        started = time.perf_counter()
+        for _ in range(commands // batch):
+            sock.sendall(payload)
+            read_exactly(sock, 5 * batch)
+        return commands // batch * batch / (time.perf_counter() - started)
+
+
+def _send_nonblocking(sock: socket.socket, data: bytes, deadline: float) -> None:
+    view = memoryview(data)
+    while view:
+        try:
+            view = view[sock.send(view):]
+        except (ssl.SSLWantWriteError, ssl.SSLWantReadError, BlockingIOError):
+            if time.monotonic() > deadline:
+                raise TimeoutError("the database does not read") from None
+            select.select([], [sock], [], 0.01)
+
+
+def ping_latencies(target, tls: ssl.SSLContext | None, pings: int, clients: int = PING_CLIENTS,
+                   timeout: float = 120.0) -> list[float]:
+    """Round trips (s) of ``pings`` PINGs on each of ``clients`` connections, all in flight together.
+
+    One thread drives every connection through a selector, so the figure is the server's latency
+    under that concurrency rather than this process's thread scheduling (16 client threads on a
+    2-core machine add their GIL hand-offs to the p99)."""
+    socks: list[socket.socket] = []
+    sel = selectors.DefaultSelector()
+    deadline = time.monotonic() + timeout
+    try:
+        for _ in range(clients):
+            socks.append(resp_connect(target, tls))
+        left, got, sent_at, latencies = {}, {}, {}, []
+        for sock in socks:
+            sock.setblocking(False)
+            sel.register(sock, selectors.EVENT_READ)
+            left[sock], got[sock] = pings, b""
+        for sock in socks:
+            sent_at[sock] = time.perf_counter()
+            _send_nonblocking(sock, PING, deadline)
+        while left:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{sum(left.values())} PINGs unanswered after {timeout:g} s")
+            for key, _ in sel.select(timeout=1.0):
+                sock = key.fileobj
+                try:
+                    data = sock.recv(4096)
+                except (ssl.SSLWantReadError, BlockingIOError):  # a TLS record in pieces, or a session ticket
+                    continue
+                if not data:
+                    raise ConnectionError("the database closed the connection")
+                got[sock] += data
+                if len(got[sock]) < len(PONG):
+                    continue
+                now = time.perf_counter()
+                if got[sock] != PONG:
+                    raise RuntimeError(f"unexpected reply to PING: {got[sock][:40]!r}")
+                latencies.append(now - sent_at[sock])
+                got[sock], left[sock] = b"", left[sock] - 1
+                if left[sock]:
+                    sent_at[sock] = time.perf_counter()
+                    _send_nonblocking(sock, PING, deadline)
+                else:
+                    sel.unregister(sock)
+                    del left[sock]
+        return latencies
+    finally:
+        sel.close()
+        for sock in socks:
+            sock.close()
+
+
+def measure_database(tls_target, tls: ssl.SSLContext, direct_target, quick: bool) -> dict:
+    """Pipelined SET throughput (best of 3, TLS and direct interleaved, so a slow moment of a
+    shared machine hits one run, not one side) and PING round trips of 16 concurrent clients
+    (p99 of each of 3 runs; the figure is their median, the worst is reported too)."""
+    commands, pings = DATABASE_COUNTS[quick]
+    direct_rates, tls_rates = [], []
+    for _ in range(3):
+        direct_rates.append(set_throughput(direct_target, None, commands))
+        tls_rates.append(set_throughput(tls_target, tls, commands))
+    tls_p99, direct_p99, tls_all = [], [], []
+    for _ in range(3):
+        latencies = ping_latencies(tls_target, tls, pings)
+        tls_all += latencies
+        tls_p99.append(percentile(latencies, 99))
+        direct_p99.append(percentile(ping_latencies(direct_target, None, pings), 99))
+    return {"set_per_s_direct": max(direct_rates), "set_per_s_tls": max(tls_rates),
+            "tls_vs_direct": max(tls_rates) / max(direct_rates), "ping_clients": PING_CLIENTS,
+            "ping_tls_p50_ms": percentile(tls_all, 50) * 1e3, "ping_tls_p99_ms": statistics.median(tls_p99) * 1e3,
+            "ping_tls_p99_worst_run_ms": max(tls_p99) * 1e3, "ping_direct_p99_ms": statistics.median(direct_p99) * 1e3}
+
+
+def make_certificate(directory: Path, stem: str = "cert", fqdn: str = "cluster.sandbox.local"
+                     ) -> tuple[Path, Path, bytes]:
+    """A self-signed RSA 2048 certificate for ``fqdn`` and this machine (SANs localhost,
+    127.0.0.1, ``fqdn`` and ``*.fqdn``; EKU serverAuth + clientAuth): (cert file, key file, DER)."""
+    import datetime as dt
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, fqdn),
+                      x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, f"rladmin-py benchmark {stem}")])
+    now = dt.datetime.now(dt.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=30))
+            .add_extension(x509.SubjectAlternativeName([
+                x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+                x509.DNSName(fqdn), x509.DNSName(f"*.{fqdn}")]), critical=False)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]),
+                           critical=False)
+            .sign(key, hashes.SHA256()))
+    directory.mkdir(parents=True, exist_ok=True)
+    cert_path, key_path = directory / f"{stem}.pem", directory / f"{stem}-key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        out.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                    serialization.NoEncryption()))
+    return cert_path, key_path, cert.public_bytes(serialization.Encoding.DER)
+
+
+# -- the sandbox server as users get it: database endpoint, memory, rotation, start-up ------------
+def bench_database(rep: Report, tmp: Path, server: Server, quick: bool) -> None:
+    """The TLS database endpoint of the served sandbox against a second valkey-server (the same
+    binary, started here, reached on its unix socket: the server's own fastest path)."""
+    from rladmin_py.sandbox.database import RedisServer, find_server
+
+    ratio_label = "11. pipelined SET: TLS database endpoint / server direct"
+    p99_label = f"12. PING p99, {PING_CLIENTS} concurrent clients, TLS database endpoint"
+    endpoint = server.info["endpoints"]["database"]
+    binary, what = find_server()
+    if endpoint is None or binary is None:
+        why = "--serve serves no database endpoint" if endpoint is None else what
+        rep.add("db_set_ratio", ratio_label, None, "x", ">= 0.5x", False, why)
+        rep.add("db_ping_p99", p99_label, None, "ms", "<= 5 ms", False, why)
+        return
+    direct = RedisServer(tmp / "direct-db", binary=binary)
+    try:
+        direct.start()
+        m = measure_database(address_of(endpoint), server.ctx, direct.socket_path, quick)
+    finally:
+        direct.stop()
+    rep.add("db_set_ratio", ratio_label, m["tls_vs_direct"], "x", ">= 0.5x", m["tls_vs_direct"] >= 0.5,
+            f"TLS {m['set_per_s_tls']:,.0f}/s, {what} unix socket {m['set_per_s_direct']:,.0f}/s; best of 3")
+    rep.add("db_ping_p99", p99_label, m["ping_tls_p99_ms"], "ms", "<= 5 ms", m["ping_tls_p99_ms"] <= 5,
+            f"median of 3 runs, worst {m['ping_tls_p99_worst_run_ms']:.2f}; p50 {m['ping_tls_p50_ms']:.2f}; "
+            f"direct unix socket p99 {m['ping_direct_p99_ms']:.2f}")
+
+
+def _proc_status_mib(pid: int, field: str) -> float | None:
+    """A ``/proc/<pid>/status`` memory field (VmRSS, VmHWM) in MiB; None where there is no /proc."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    line = next((line for line in status.splitlines() if line.startswith(field + ":")), None)
+    return int(line.split()[1]) / 1024 if line else None
+
+
+def bench_serve_rss(rep: Report, server: Server, requests: int, connections: int = 4, budget_s: float = 120.0
+                    ) -> None:
+    """The serve process's own RSS (the database server is another process) after ``requests``
+    GET /v1/cluster over a few keep-alive connections."""
+    before = _proc_status_mib(server.proc.pid, "VmRSS")
+    lock = threading.Lock()
+    issued, served, errors = [0], [0], []
+    deadline = time.monotonic() + budget_s
+
+    def client():
+        conn = http.client.HTTPSConnection(server.host, server.port, context=server.ctx, timeout=30)
+        try:
+            while time.monotonic() < deadline:
+                with lock:
+                    if issued[0] >= requests:
+                        return
+                    issued[0] += 1
+                conn.request("GET", "/v1/cluster", headers=server.headers)
+                resp = conn.getresponse()
+                body = resp.read()
+                if resp.status != 200 or not body.startswith(b"{"):
+                    raise RuntimeError(f"status {resp.status}")
+                with lock:
+                    served[0] += 1
+        except Exception as err:  # counted, reported
+            with lock:
+                errors.append(repr(err))
+        finally:
+            conn.close()
+
+    threads = [threading.Thread(target=client) for _ in range(connections)]
+    start = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    rate = served[0] / (time.perf_counter() - start)
+    rss, hwm = _proc_status_mib(server.proc.pid, "VmRSS"), _proc_status_mib(server.proc.pid, "VmHWM")
+    complete = served[0] >= requests and not errors
+    note = (f"{connections} keep-alive connections, {rate:.0f} req/s; before {before or 0:.1f} MiB, "
+            f"peak {hwm or 0:.1f} MiB; the database server not counted")
+    if not complete:
+        note = f"only {served[0]} served: {errors[0] if errors else 'out of time'}; " + note
+    rep.add("serve_rss", f"13. RSS of the --serve process after {requests:,} GET /v1/cluster", rss, "MiB",
+            "<= 80 MiB", complete and rss is not None and rss <= 80, note)
+
+
+def bench_rotation(rep: Report, tmp: Path, env: dict, server: Server, rotations: int) -> None:
+    """``cluster certificate set api`` run by another process; from its exit (0: written for good)
+    until a new TLS connection to the REST API presents the new certificate. Run last on a
+    server: clients trusting the old certificate no longer verify it."""
+    label = "14. api cert rotation seen by a new connection"
+    pairs = [make_certificate(tmp / "rotation", stem=f"rotation-{i}") for i in range(2)]
+    probe = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    probe.check_hostname, probe.verify_mode = False, ssl.CERT_NONE  # compared byte for byte instead
+    address = (server.host, server.port)
+    delays, commands, probes = [], [], []
+    for i in range(rotations):
+        cert, key, der = pairs[i % 2]  # alternate, so every rotation changes what is served
+        started = time.perf_counter()
+        out = subprocess.run([RLADMIN, "--sandbox", str(server.sandbox), "-y", "cluster", "certificate", "set", "api",
+                              "certificate_file", str(cert), "key_file", str(key)],
+                             capture_output=True, text=True, env=env, timeout=60)
+        exited = time.perf_counter()
+        if out.returncode != 0:
+            last = (out.stderr.strip().splitlines() or ["no message"])[-1]
+            rep.add("rotation_visible", label, None, "ms", "<= 1000 ms", False,
+                    f"the rotation command failed (exit {out.returncode}): {last}")
+            return
+        commands.append(exited - started)
+        deadline, tries = time.monotonic() + 10, 0
+        while True:
+            tries += 1
+            try:
+                with tls_connect(address, probe, timeout=2) as sock:
+                    seen = sock.getpeercert(binary_form=True)
+            except OSError:
+                seen = None
+            if seen == der:
+                delays.append(time.perf_counter() - exited)
+                probes.append(tries)
+                break
+            if time.monotonic() > deadline:
+                rep.add("rotation_visible", label, None, "ms", "<= 1000 ms", False,
+                        f"rotation {i + 1}: the new certificate was not served within 10 s")
+                return
+            time.sleep(0.005)
+    worst = max(delays) * 1000
+    rep.add("rotation_visible", f"{label} (worst of {rotations})", worst, "ms", "<= 1000 ms", worst <= 1000,
+            f"median {statistics.median(delays) * 1000:.1f} ms; connections tried {probes}; "
+            f"the command took {statistics.median(commands) * 1000:.0f} ms")
+
+
+def bench_serve_up(rep: Report, tmp: Path, env: dict, starts: int, first_s: float) -> None:
+    """Popen of ``--serve 127.0.0.1:0 --json`` on an existing sandbox until every endpoint is up."""
+    sandbox = tmp / "serve-up" / "sandbox.json"
+    subprocess.run([RLADMIN, "--sandbox", str(sandbox), "info", "cluster"], stdout=subprocess.DEVNULL, env=env,
+                   check=True)
+    ups, stops = [], []
+    for _ in range(starts):
+        server = Server(sandbox, env)
+        try:
+            ups.append(server.up_s)
+        finally:
+            stops.append(server.stop())
+    up = statistics.median(ups)
+    rep.add("serve_up", "15. --serve: every endpoint up after Popen (TCP + TLS)", up, "s", "<= 2 s",
+            up <= 2, f"median of {starts}, worst {max(ups):.2f} s; SIGTERM to exit {statistics.median(stops):.2f} s; "
+                     f"first start, making the sandbox: {first_s:.2f} s")
 
 
 def bench_preflight(rep: Report, tmp: Path) -> None:
@@ -424,12 +821,16 @@ def main() -> int:
         bench_first_prompt(rep, tmp, env, max(5, n // 2))
         bench_completion(rep)
         bench_scripts(rep, tmp, env)
-        server = Server(tmp, env)
+        server = Server(tmp / "server" / "sandbox.json", env)
         try:
             bench_rest(rep, tmp, env, server)
             bench_server(rep, server)
+            bench_database(rep, tmp, server, opts.quick)
+            bench_serve_rss(rep, server, 2_000 if opts.quick else 10_000)
+            bench_rotation(rep, tmp, env, server, 3 if opts.quick else 7)  # last: the api certificate changes
         finally:
             server.stop()
+        bench_serve_up(rep, tmp, env, 3 if opts.quick else 7, server.up_s)
         bench_preflight(rep, tmp)
         bench_rss(rep, tmp, env)
     misses = [r for r in rep.rows if r["result"] == "MISS"]

@@ -69,6 +69,8 @@ def build_argparser() -> argparse.ArgumentParser:
     out.add_argument("-y", "--yes", action="store_true", help="assume yes to confirmations")
     out.add_argument("--dry-run", action="store_true", help="check everything and show what would be sent; change nothing")
     out.add_argument("--strict", action="store_true", help="treat certificate warnings as refusals")
+    out.add_argument("--no-verify", action="store_true",
+                     help="after a certificate or TLS change, do not check on the wire that endpoints follow")
     out.add_argument("--debug", action="store_true", help="show tracebacks and request timings (never bodies)")
     target = p.add_argument_group("target")
     target.add_argument("--sandbox", metavar="PATH", help="use the local sandbox cluster kept in PATH")
@@ -124,7 +126,7 @@ def _script(args, printer) -> int:
         return EXIT_USAGE
     if args.check:
         return script.check_script(name, lines, printer)
-    ctx = command_context(args, printer)
+    ctx = command_context(args, printer, script=True)
     try:
         return script.run_script(ctx, name, lines, printer, keep_going=args.keep_going)
     finally:

@@ -27,6 +27,7 @@ class Result:
     data: Any = None
     json: bool = False  # the command's own --json (as in `cluster certificate show --json`)
     remarks: dict = field(default_factory=dict)
+    exit_code: int = 0  # a command that ran and found something wrong (verify tls: 1)
 
 
 #: What the sandbox cannot do of a setting it stores (said wherever the setting is shown).
@@ -42,7 +43,8 @@ def cluster_config(ctx: Context, args: dict) -> Result:
     _check_ciphers(ctx, changes)
     if ctx.options.dry_run:
         return Result("dry_run", {"method": "PUT", "path": "/v1/cluster", "body": changes})
-    ctx.backend.update_cluster(changes)
+    cluster = ctx.backend.update_cluster(changes)
+    _verify_after(ctx, planes=_planes_touched(changes), cluster=cluster)
     return Result("cluster_config", {"changed": changes})
 
 
@@ -97,6 +99,7 @@ def _replace(ctx: Context, bundles, files: list[dict]) -> Result:
         if not ctx.confirm(f"Replace the {names} certificate on every node of {ctx.backend.target}?"):
             raise CommandFailed("cancelled: nothing was changed", error_code="cancelled")
     nodes = ctx.backend.replace_certificates(updates)
+    _verify_after(ctx, certificates={u.name: u.certificate for u in updates})
     return Result("certificate_set", {"files": files, "nodes": nodes, "certificates": summaries})
 
 
@@ -138,6 +141,110 @@ def certificate_show(ctx: Context, args: dict) -> Result:
                 remarks[c["name"]] = (f"{' and '.join(added)}: added by the sandbox so that clients on this machine "
                                       "can verify it (RS names only the cluster)")
     return Result("certificate_show", out, remarks=remarks)
+
+
+# -- verify tls -----------------------------------------------------------------------------------
+#: What ``verify tls <endpoint>`` picks.
+ENDPOINT_CHOICES = {"api": ("api",), "cm": ("cm",), "http": ("http",), "metrics_exporter": ("metrics_exporter",)}
+VERIFY_SECONDS = 10.0  # a cluster may take a moment to reload a certificate
+
+
+def _endpoints(ctx: Context, *, fresh: bool = True) -> list:
+    """The endpoints to probe; ``fresh=False``: as found earlier in this session (a check after
+    a change costs the cluster no extra request per command)."""
+    from . import verify
+
+    if fresh or "endpoints" not in ctx.found:
+        backend = ctx.backend
+        get_bdbs = getattr(backend, "get_bdbs", None)
+        ctx.found["endpoints"] = verify.endpoints(backend, backend.get_cluster(), get_bdbs() if get_bdbs else [])
+    return ctx.found["endpoints"]
+
+
+def _trust(ctx: Context):
+    from . import verify
+
+    backend = ctx.backend
+    ca_cert = ctx.options.ca_cert or getattr(backend, "ca_cert", None) or getattr(backend, "ca_cert_path", None)
+    return verify.trust_context(ca_cert, bool(getattr(backend, "insecure", False)))
+
+
+def verify_tls(ctx: Context, args: dict) -> Result:
+    from . import verify
+
+    wanted = args.get("tls_endpoint")
+    found = _endpoints(ctx)
+    if ctx.backend.kind == "sandbox" and not found:
+        raise CommandFailed("the sandbox is not being served, so no endpoint can be checked on the wire: start "
+                            f"rladmin-py --sandbox {ctx.backend.path} --serve 127.0.0.1:0 in another terminal",
+                            error_code="not_served")
+    chosen = [e for e in found if not wanted or e.name in ENDPOINT_CHOICES.get(wanted, ())
+              or (wanted == "database" and e.name.startswith("db:"))]
+    if not chosen:
+        raise CommandFailed(f"the cluster has no {wanted} endpoint to check (no database with TLS enabled?)",
+                            error_code="no_endpoint")
+    cluster, held, trust = ctx.backend.get_cluster(), ctx.backend.get_certificates(), _trust(ctx)
+    rows = [verify.probe(e, cluster, held, trust=trust).as_dict() for e in chosen]
+    reachable = [r for r in rows if r["status"] != verify.UNREACHABLE]
+    bad = not reachable or any(r["status"] != verify.OK for r in reachable)
+    return Result("verify_tls", {"rows": rows, "ok": not bad}, exit_code=1 if bad else 0)
+
+
+def _planes_touched(changes: dict) -> set:
+    from . import verify
+
+    return {plane for plane, fields in verify.PLANES.items() if set(fields) & set(changes)}
+
+
+def _verify_after(ctx: Context, *, certificates: dict | None = None, planes: set | None = None,
+                  cluster: dict | None = None) -> None:
+    """After a change: check on the wire that the endpoints it touches follow (new connections,
+    for up to 10 s), one line each. Never changes the command's result, except with --strict."""
+    from . import verify
+
+    if ctx.options.no_verify or not (certificates or planes):
+        return
+    store = getattr(ctx.backend, "store", None)
+    if store is not None and store.in_batch:
+        return  # a sandbox script's batch is not on disk yet: the endpoints cannot see it
+    try:
+        found = _endpoints(ctx, fresh=False)
+    except BackendError as err:
+        ctx.note(f"warning: not verified on the wire: {err.message}")
+        return
+    say = ctx.note if ctx.options.verify_lines else (lambda line: None)
+    failures = []
+    for name, pem in (certificates or {}).items():
+        expected = verify.expected_fingerprint(pem)
+        for e in found:
+            if e.certificate == name and e.plane is not None:
+                verdict = verify.wait_served(e, expected, VERIFY_SECONDS)
+                if verdict == "served":
+                    say(f"verified: {e.host}:{e.port} serves the new {name} certificate")
+                elif verdict == "old":
+                    failures.append(f"{e.host}:{e.port} still serves the old {name} certificate after "
+                                    f"{VERIFY_SECONDS:.0f} s")
+                else:
+                    say(f"note: {e.host}:{e.port} ({e.name}) is not reachable from here: not verified")
+    if planes:
+        cluster = cluster if isinstance(cluster, dict) and cluster else ctx.backend.get_cluster()
+        held = {}
+        for e in found:
+            if e.plane not in planes:
+                continue
+            row = verify.wait_row(e, cluster, held, VERIFY_SECONDS)
+            if row.status == verify.UNREACHABLE:
+                say(f"note: {e.host}:{e.port} ({e.name}) is not reachable from here: not verified")
+            elif row.problems:
+                failures.append(f"{e.host}:{e.port} ({e.name}) {row.problems[0]} after {VERIFY_SECONDS:.0f} s")
+            else:
+                say(f"verified: {e.host}:{e.port} ({e.name}) minimum TLS {row.min_version['configured']}: "
+                    f"below it {row.min_version['below']}; a cipher outside the list: {row.cipher_outside}")
+    for failure in failures:
+        ctx.note(f"warning: {failure}")
+    if failures and ctx.options.strict:
+        raise CommandFailed(f"the change was applied but is not served yet ({failures[0]}; refused: --strict)",
+                            error_code="not_verified")
 
 
 # -- sandbox-only and local commands ------------------------------------------------------------
@@ -230,6 +337,7 @@ HANDLERS: dict[str, Callable[[Context, dict], Result]] = {
     "sandbox_reset": sandbox_reset,
     "sandbox_node": sandbox_node,
     "sandbox_make_certs": sandbox_make_certs,
+    "verify_tls": verify_tls,
     "help": help_,
     "exit": exit_,
 }

@@ -17,6 +17,9 @@ class Options:
     yes: bool = False
     dry_run: bool = False
     strict: bool = False
+    no_verify: bool = False  # skip the check on the wire after a change
+    ca_cert: str | None = None  # --ca-cert: the trust probes use (on the sandbox too)
+    verify_lines: bool = True  # say "verified: ..." after a change (scripts: only the warnings)
 
 
 @dataclass
@@ -28,6 +31,7 @@ class Context:
     confirm: Callable[[str], bool] | None = None  # set only in interactive sessions
     live_target: bool = False  # a live cluster is named: local commands must not open it
     note: Callable[[str], None] = lambda text: None  # warnings and notes, shown at once (stderr)
+    found: dict = field(default_factory=dict)  # what a session learnt once (the endpoints to probe)
     _backend: Backend | None = None
 
     @property
@@ -42,13 +46,16 @@ class Context:
             self._backend = None
 
 
-def command_context(args, printer) -> Context:
-    """The context for the target argv names (the sandbox, or a live cluster opened lazily)."""
+def command_context(args, printer, *, script: bool = False) -> Context:
+    """The context for the target argv names (the sandbox, or a live cluster opened lazily);
+    ``script``: a script runs in it (checks after a change say only what went wrong)."""
     from .backends.connection import open_backend, uses_sandbox
 
     return Context(
         open_backend=lambda: open_backend(args),
         live_target=not uses_sandbox(args),
-        options=Options(json=args.json, yes=args.yes, dry_run=args.dry_run, strict=args.strict),
+        options=Options(json=args.json, yes=args.yes, dry_run=args.dry_run, strict=args.strict,
+                        no_verify=getattr(args, "no_verify", False), ca_cert=getattr(args, "ca_cert", None),
+                        verify_lines=not script),
         note=printer.note,
     )

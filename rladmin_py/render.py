@@ -86,6 +86,35 @@ def _make_certs(data: dict) -> str:
     return "\n".join(lines)
 
 
+def _safe(text) -> str:
+    """Untrusted text (a served certificate's fields) with control characters escaped."""
+    return "".join(ch if ch.isprintable() else f"\\x{ord(ch):02x}" for ch in str(text))
+
+
+def _verify_tls(data: dict) -> str:
+    lines, counts = [], {}
+    for r in data["rows"]:
+        counts[r["status"]] = counts.get(r["status"], 0) + 1
+        lines.append(f"{r['endpoint']}  {r['address']}  {r['status']}")
+        served = r.get("served")
+        if served:
+            same = "the cluster's" if served["sha256"] == r.get("expected_sha256") else "NOT the cluster's"
+            lines.append(f"   certificate: {r['certificate']}: served CN {_safe(served['cn'])}, SHA-256 "
+                         f"{served['sha256'][:16]}..., {served['days_left']} days left ({same}); {served['tls_version']}")
+        if r.get("chain"):
+            name = "" if r.get("name_match") is None else ", name matches" if r["name_match"] else ", name does NOT match"
+            lines.append(f"   chain:       {_safe(r['chain'])}{name}")
+        mv = r.get("min_version") or {}
+        if mv and mv.get("below") != "not applicable":
+            lines.append(f"   minimum TLS: {mv['configured']} configured; below it: {mv['below']}")
+        if r.get("cipher_outside") and r["cipher_outside"] != "not applicable":
+            lines.append(f"   ciphers:     a TLS 1.2 cipher outside the configured list: {r['cipher_outside']}")
+        lines += [f"   problem:     {_safe(p)}" for p in r.get("problems", ())]
+    summary = ", ".join(f"{n} {status}" for status, n in counts.items())
+    lines.append(f"verify tls: {summary}" + ("" if data["ok"] else " (not all reachable endpoints are OK)"))
+    return "\n".join(lines)
+
+
 #: Renderers that also take the result's remarks.
 WITH_REMARKS = {"info_cluster": _info_cluster, "certificate_show": _certificate_table}
 TEXT = {
@@ -97,6 +126,7 @@ TEXT = {
                                f"{d['ca_cert']})",
     "sandbox_node": lambda d: f"node:{d['uid']} is {'up' if d['status'] == 'active' else 'down'}",
     "make_certs": _make_certs,
+    "verify_tls": _verify_tls,
     "help": lambda d: d,
     "exit": lambda d: "",
 }

@@ -48,7 +48,8 @@ def describe_backend_error(err: BackendError) -> str:
 def execute(ctx: commands.Context, command, printer: Printer, prefix: str = "") -> tuple[int, commands.Result | None]:
     """Run a parsed command; report a failure on stderr. Returns (exit code, result)."""
     try:
-        return EXIT_OK, commands.run(ctx, command)
+        result = commands.run(ctx, command)
+        return result.exit_code or EXIT_OK, result
     except BackendError as err:
         printer.error(describe_backend_error(err), prefix)
         return err.exit_code, None

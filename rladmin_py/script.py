@@ -111,6 +111,7 @@ def run_script(ctx: commands.Context, name: str, lines: list[ScriptLine], printe
                     code, result = execute(ctx, sl.command, printer, prefix=f"{name}:{sl.number}: ")
                     if result is not None:
                         pending.append((sl, result))
+                        status = max(status, code)  # a command that ran and found a fault (verify tls)
                     else:
                         status = max(status, code)
                         if code != EXIT_FAILED or not keep_going:

@@ -47,7 +47,7 @@ ACCEPTED = [
 
 # (line, the token the error points at (None: the end of the line), a fragment of the message)
 REJECTED = [
-    ("", None, "expected cluster, info, sandbox"),
+    ("", None, "expected cluster, info, verify, sandbox"),
     ("clustr config", "clustr", "expected cluster"),
     ("cluster confg min_data_TLS_version 1.2", "confg", "expected certificate or config after 'cluster'"),
     ("cluster config", None, "expected a cluster config parameter"),

@@ -122,17 +122,26 @@ def start_server(sandbox_path: Path, *extra: str, env: dict | None = None, json_
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(cmd + list(extra), stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL,
                                 env=dict(os.environ, **(env or {})))
-    line, rest = _read_line(proc, deadline=time.monotonic() + 30)
-    if not json_line:
-        return proc, line + "\n" + rest  # type: ignore[return-value]
-    try:
-        info = json.loads(line)
-    except ValueError:
-        proc.kill()
-        raise AssertionError(f"not a JSON line: {line!r}; log: {log_path.read_text()}")
-    assert set(info) == {"url", "user", "password", "ca_cert", "endpoints"}, info
-    assert set(info["endpoints"]) == {"api", "cm", "http", "metrics_exporter", "database"}, info
-    assert info["endpoints"]["api"] == info["url"]
+    try:  # a server that does not say what it should is stopped here: nothing outlives the test
+        line, rest = _read_line(proc, deadline=time.monotonic() + 30)
+        if not json_line:
+            return proc, line + "\n" + rest  # type: ignore[return-value]
+        try:
+            info = json.loads(line)
+        except ValueError:
+            raise AssertionError(f"not a JSON line: {line!r}; log: {log_path.read_text()}") from None
+        assert set(info) == {"url", "user", "password", "ca_cert", "endpoints"}, info
+        assert set(info["endpoints"]) == {"api", "cm", "http", "metrics_exporter", "database"}, info
+        assert info["endpoints"]["api"] == info["url"]
+    except BaseException:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=10)
+        raise
     return Served(proc, sandbox_path, log_path, info["url"], info["user"], info["password"], info["ca_cert"],
                   info["endpoints"])
 

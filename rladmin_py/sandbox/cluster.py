@@ -118,6 +118,27 @@ def trust_bundle(state: dict) -> str:
     return "".join(out)
 
 
+def _record_serving(state: dict, serving: dict) -> None:
+    """Write where a ``--serve`` listens into a state: the RS fields and the ``serving`` record."""
+    ports = serving["ports"]
+    state["cluster"].update(cnm_https_port=ports["api"], cm_port=ports["cm"], cnm_http_port=ports["http"])
+    if ports.get("database") is not None:
+        for bdb in state["bdbs"][:1]:
+            bdb["port"] = ports["database"]
+            for endpoint in bdb["endpoints"]:
+                endpoint.update(port=ports["database"], addr=[serving["host"]],
+                                dns_name=f"redis-{ports['database']}.{state['cluster']['name']}")
+    state["serving"] = dict(serving)
+
+
+def _alive(pid) -> bool:
+    try:
+        os.kill(int(pid), 0)
+        return True
+    except (OSError, ValueError, TypeError):
+        return False
+
+
 def fingerprint(pem: str) -> str:
     import hashlib
 
@@ -181,17 +202,23 @@ class SandboxCluster:
                     return copy.deepcopy(bdb)
         raise BackendError(f"database {uid} does not exist", error_code="db_not_exist", status=404)
 
-    def set_served_ports(self, *, api: int, cm: int, http: int, database_port: int | None, host: str) -> None:
-        """Record the ports the endpoints really listen on, where RS shows them: the cluster
-        object's ``cnm_https_port``, ``cm_port``, ``cnm_http_port`` and the database endpoint."""
+    def set_served_ports(self, ports: dict, *, host: str) -> None:
+        """Record the ports the endpoints really listen on, where RS shows them (the cluster
+        object's ``cnm_https_port``, ``cm_port``, ``cnm_http_port`` and the database endpoint),
+        and which process serves them (``serving``: for ``verify tls`` and the labs)."""
         with self.store.update() as state:
-            state["cluster"].update(cnm_https_port=api, cm_port=cm, cnm_http_port=http)
-            if database_port is not None:
-                for bdb in state["bdbs"][:1]:
-                    bdb["port"] = database_port
-                    for endpoint in bdb["endpoints"]:
-                        endpoint.update(port=database_port, addr=[host],
-                                        dns_name=f"redis-{database_port}.{state['cluster']['name']}")
+            _record_serving(state, {"pid": os.getpid(), "host": host, "ports": dict(ports)})
+
+    def served(self) -> dict | None:
+        """Where this sandbox's ``--serve`` listens (``{"pid", "host", "ports"}``), or None when
+        no live process serves it."""
+        serving = self.store.view().get("serving")
+        return serving if serving and _alive(serving.get("pid")) else None
+
+    def stop_serving(self) -> None:
+        with self.store.update() as state:
+            if (state.get("serving") or {}).get("pid") == os.getpid():
+                del state["serving"]
 
     def write_trust(self) -> str:
         """Write the trust file for the certificates served now; returns its path."""
@@ -262,12 +289,16 @@ class SandboxCluster:
     # -- sandbox-only operations -----------------------------------------------------------
     def reset(self) -> dict:
         """Recreate the sandbox from scratch: new certificates, password and settings. Works on
-        a state file this version cannot read, too: that is what it is for."""
+        a state file this version cannot read, too: that is what it is for. A ``--serve`` serving
+        it goes on serving the new cluster on the same ports, and the cluster says so."""
         try:
-            name = self.store.ensure()["cluster"].get("name") or DEFAULT_CLUSTER_NAME
+            old = self.store.ensure()
         except BackendError:
-            name = DEFAULT_CLUSTER_NAME
-        fresh = new_state(name)
+            old = {}
+        fresh = new_state((old.get("cluster") or {}).get("name") or DEFAULT_CLUSTER_NAME)
+        serving = old.get("serving")
+        if serving and _alive(serving.get("pid")):
+            _record_serving(fresh, serving)
         self.store.replace(fresh)
         return fresh
 

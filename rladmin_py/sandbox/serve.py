@@ -85,9 +85,10 @@ def main(args, printer) -> int:
         try:
             endpoints.open()
             shown = display_host(host)
-            cluster.set_served_ports(api=endpoints.ports["api"], cm=endpoints.ports["cm"], http=endpoints.ports["http"],
-                                     database_port=endpoints.ports["database"] if endpoints.database_off is None else None,
-                                     host=shown)
+            ports = dict(endpoints.ports)
+            if endpoints.database_off is not None:
+                del ports["database"]
+            cluster.set_served_ports(ports, host=shown)
             ca_cert = cluster.write_trust()
         except PortBusy as err:
             printer.error(str(err))
@@ -122,6 +123,12 @@ def main(args, printer) -> int:
         for sig in previous:
             signal.signal(sig, signal.SIG_IGN)
         endpoints.close()
+        try:
+            cluster.stop_serving()
+        except BackendError:
+            pass
+        finally:
+            cluster.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     log(f"stopped serving {urls['api']} and the other endpoints ({endpoints.connections_accepted} connections, "
