@@ -733,6 +733,21 @@ def bench_rotation(rep: Report, tmp: Path, env: dict, server: Server, rotations:
             f"the command took {statistics.median(commands) * 1000:.0f} ms")
 
 
+def bench_verify(rep: Report, env: dict, server: Server, runs: int) -> None:
+    """``verify tls`` of every endpoint of the served sandbox, as a user runs it (the whole
+    command: start-up, probes of each endpoint, rendering)."""
+    times, codes = [], []
+    for _ in range(runs):
+        started = time.perf_counter()
+        out = subprocess.run([RLADMIN, "--sandbox", str(server.sandbox), "verify", "tls"], capture_output=True,
+                             text=True, env=env, timeout=60)
+        times.append(time.perf_counter() - started)
+        codes.append(out.returncode)
+    median = statistics.median(times)
+    rep.add("verify_tls", f"16. verify tls of every sandbox endpoint (median of {runs})", median, "s", "<= 1.5 s",
+            median <= 1.5 and set(codes) == {0}, f"exit codes {sorted(set(codes))}")
+
+
 def bench_serve_up(rep: Report, tmp: Path, env: dict, starts: int, first_s: float) -> None:
     """Popen of ``--serve 127.0.0.1:0 --json`` on an existing sandbox until every endpoint is up."""
     sandbox = tmp / "serve-up" / "sandbox.json"
@@ -827,6 +842,7 @@ def main() -> int:
             bench_server(rep, server)
             bench_database(rep, tmp, server, opts.quick)
             bench_serve_rss(rep, server, 2_000 if opts.quick else 10_000)
+            bench_verify(rep, env, server, 3 if opts.quick else 7)
             bench_rotation(rep, tmp, env, server, 3 if opts.quick else 7)  # last: the api certificate changes
         finally:
             server.stop()

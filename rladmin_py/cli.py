@@ -180,8 +180,12 @@ def main(argv: list[str] | None = None) -> int:
     except BackendError as err:  # opening the backend failed (bad profile, unreadable sandbox)
         printer.error(err.message)
         return err.exit_code
-    except KeyboardInterrupt:
-        printer.err.write("\ninterrupted\n")
+    except KeyboardInterrupt as err:
+        if getattr(err, "maybe_applied", False):  # Ctrl-C after a change request went out
+            printer.err.write("\n")
+            printer.error(err.message)
+        else:
+            printer.err.write("\ninterrupted\n")
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         # the reader went away (| head): not an error worth a traceback

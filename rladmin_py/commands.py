@@ -197,22 +197,24 @@ def _planes_touched(changes: dict) -> set:
 
 
 def _verify_after(ctx: Context, *, certificates: dict | None = None, planes: set | None = None,
-                  cluster: dict | None = None) -> None:
+                  cluster: dict | None = None, quiet: bool = False) -> None:
     """After a change: check on the wire that the endpoints it touches follow (new connections,
     for up to 10 s), one line each. Never changes the command's result, except with --strict."""
     from . import verify
 
     if ctx.options.no_verify or not (certificates or planes):
         return
-    store = getattr(ctx.backend, "store", None)
-    if store is not None and store.in_batch:
-        return  # a sandbox script's batch is not on disk yet: the endpoints cannot see it
+    if not ctx.options.verify_lines:  # a script: one check at its end, for everything it changed
+        deferred = ctx.found.setdefault("deferred", {"certificates": {}, "planes": set()})
+        deferred["certificates"].update(certificates or {})
+        deferred["planes"] |= planes or set()
+        return
     try:
         found = _endpoints(ctx, fresh=False)
     except BackendError as err:
         ctx.note(f"warning: not verified on the wire: {err.message}")
         return
-    say = ctx.note if ctx.options.verify_lines else (lambda line: None)
+    say = (lambda line: None) if quiet else ctx.note
     failures = []
     for name, pem in (certificates or {}).items():
         expected = verify.expected_fingerprint(pem)
@@ -245,6 +247,17 @@ def _verify_after(ctx: Context, *, certificates: dict | None = None, planes: set
     if failures and ctx.options.strict:
         raise CommandFailed(f"the change was applied but is not served yet ({failures[0]}; refused: --strict)",
                             error_code="not_verified")
+
+
+def verify_deferred(ctx: Context) -> None:
+    """At the end of a script: the check on the wire of everything it changed (warnings only)."""
+    deferred = ctx.found.pop("deferred", None)
+    if deferred:
+        ctx.options.verify_lines, shown = True, ctx.options.verify_lines
+        try:
+            _verify_after(ctx, certificates=deferred["certificates"], planes=deferred["planes"], quiet=True)
+        finally:
+            ctx.options.verify_lines = shown
 
 
 # -- sandbox-only and local commands ------------------------------------------------------------

@@ -88,6 +88,7 @@ def run_script(ctx: commands.Context, name: str, lines: list[ScriptLine], printe
     applied: list[int] = []
     pending: list[tuple[ScriptLine, commands.Result]] = []
     index = 0
+    in_flight: int | None = None  # the line being run (an interrupted PUT may have been applied)
     needs_cluster = any(sl.command.handler not in LOCAL_HANDLERS for sl in lines)
 
     def flush():
@@ -108,7 +109,9 @@ def run_script(ctx: commands.Context, name: str, lines: list[ScriptLine], printe
                     if sl.command.handler == "exit":
                         stop = True
                         break
+                    in_flight = sl.number
                     code, result = execute(ctx, sl.command, printer, prefix=f"{name}:{sl.number}: ")
+                    in_flight = None
                     if result is not None:
                         pending.append((sl, result))
                         status = max(status, code)  # a command that ran and found a fault (verify tls)
@@ -126,20 +129,28 @@ def run_script(ctx: commands.Context, name: str, lines: list[ScriptLine], printe
     except BackendError as err:  # the batch itself could not be written
         printer.error(f"{name}: {err.message}")
         status = err.exit_code
-    except KeyboardInterrupt:
+
+    except KeyboardInterrupt as err:
         pending.clear()
-        _report(printer, name, applied, lines)
+        _report(printer, name, applied, lines, maybe=in_flight if getattr(err, "maybe_applied", False) else None)
         raise
+    try:
+        commands.verify_deferred(ctx)  # one check on the wire of what the script changed
+    except BackendError as err:  # --strict: applied, but not served
+        printer.error(f"{name}: {err.message}")
+        status = max(status, err.exit_code)
     if status != EXIT_OK:
         _report(printer, name, applied, lines)
     return status
 
 
-def _report(printer: Printer, name: str, applied: list[int], lines: list[ScriptLine]) -> None:
+def _report(printer: Printer, name: str, applied: list[int], lines: list[ScriptLine], maybe: int | None = None) -> None:
+    """``maybe``: the line whose change went out when the script was interrupted."""
     done = set(applied)
-    not_applied = [sl.number for sl in lines if sl.number not in done]
+    not_applied = [sl.number for sl in lines if sl.number not in done and sl.number != maybe]
     printer.note(f"{name}: {len(applied)} of {len(lines)} commands applied"
                  + (f" (lines {_ranges(applied)})" if applied else "")
+                 + (f"; may or may not have been applied: line {maybe}" if maybe is not None else "")
                  + (f"; not applied: lines {_ranges(not_applied)}" if not_applied else ""))
 
 

@@ -19,6 +19,6 @@ def test_benchmark_smoke_run_reports_every_figure(tmp_path):
     assert {"oneshot", "version", "help", "first_prompt", "completion_p99", "completion_big_ratio", "check_rate",
             "run_rate", "rest_rate", "server_errors", "preflight", "rss",
             # the sandbox server as users get it: database endpoint, memory, rotation, start-up
-            "db_set_ratio", "db_ping_p99", "serve_rss", "rotation_visible", "serve_up"} <= keys
+            "db_set_ratio", "db_ping_p99", "serve_rss", "rotation_visible", "serve_up", "verify_tls"} <= keys
     assert all(row["result"] in ("PASS", "MISS") for row in document["figures"])
     assert json.loads(saved.read_text())["figures"] == document["figures"]

@@ -191,3 +191,13 @@ def test_a_served_certificate_other_than_the_one_held_is_a_mismatch(lying):
     assert rows["cm"]["status"] == "UNREACHABLE" and rows["http"]["status"] == "OK"  # port 1: refuses, as it should
     now = dt.datetime.now(dt.timezone.utc)
     assert rows["api"]["served"]["days_left"] == (lying.served.cert.not_valid_after_utc - now).days
+
+
+def test_a_script_is_checked_once_at_its_end_and_quietly(served, tmp_path):
+    script = tmp_path / "raise.rla"
+    script.write_text("cluster config min_data_TLS_version 1.3\ncluster config min_control_TLS_version 1.3\n")
+    r = run("--sandbox", str(served.sandbox), "-f", str(script))
+    assert r.returncode == 0 and r.stderr == "", r.stderr  # all served as configured: nothing to say
+    assert r.stdout == "Cluster configured successfully\n" * 2
+    code, data = verify_json(served)
+    assert code == 0 and {row["min_version"].get("configured") for row in data["rows"]} <= {"1.3", "plain HTTP"}

@@ -50,6 +50,33 @@ class NotSupported(BackendError):
     """The command exists, but not on this kind of backend (sandbox-only on a live cluster)."""
 
 
+class UnconfirmedChange(BackendError):
+    """The cluster answered a change, but its answer does not show the change in force (an
+    unexpected status or body, or a read-back showing the old value): exit 1 unless the read-back
+    itself failed (then that failure's exit code). ``maybe_applied``: the caller must not report
+    the command as "not applied"."""
+
+    maybe_applied = True
+
+    def __init__(self, message: str, *, error_code: str | None = None, status: int | None = None,
+                 exit_code: int | None = None):
+        super().__init__(message, error_code=error_code, status=status)
+        if exit_code is not None:
+            self.exit_code = exit_code
+
+
+class ChangeInterrupted(KeyboardInterrupt):
+    """Ctrl-C after a change request had gone out and before its outcome was known. Still a
+    KeyboardInterrupt (``except KeyboardInterrupt`` catches it); ``message`` is one line for the
+    user saying the change may or may not have been applied, and how to check."""
+
+    maybe_applied = True
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
 @dataclass(frozen=True)
 class CertificateUpdate:
     """One certificate to install: the PEM chain, and the key PEM (None keeps the current key)."""

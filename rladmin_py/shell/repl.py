@@ -7,7 +7,6 @@ the first prompt is on screen (Enter waits for it; validation while typing uses 
 """
 from __future__ import annotations
 
-import os
 import sys
 import threading
 
@@ -281,9 +280,12 @@ class Shell:
         try:
             self.loader.wait()  # Enter needs the parser; it is usually built long before
             _, result = run_line(self.ctx, line, self.printer)
-        except KeyboardInterrupt:
-            self.printer.err.write("interrupted\n")
-            self.printer.err.flush()
+        except KeyboardInterrupt as err:
+            if getattr(err, "maybe_applied", False):  # Ctrl-C after a change request went out
+                self.printer.error(err.message)
+            else:
+                self.printer.err.write("interrupted\n")
+                self.printer.err.flush()
             return True
         except Exception as err:  # a bug must not end the session
             report_bug(self.printer, err)
