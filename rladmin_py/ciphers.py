@@ -23,8 +23,12 @@ import threading
 #: The TLS 1.3 cipher suites (RFC 8446, appendix B.4), as OpenSSL names them.
 TLS13_SUITES = ("TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256",
                 "TLS_AES_128_CCM_SHA256", "TLS_AES_128_CCM_8_SHA256")
+#: plane -> (the field of its minimum TLS version, the field of its TLS 1.2 cipher list): the one
+#: table the checks, the sandbox's TLS contexts and ``verify tls`` read.
+PLANES = {"control": ("min_control_TLS_version", "control_cipher_suites"),
+          "data": ("min_data_TLS_version", "data_cipher_list")}
 #: Cipher list field -> the field holding the minimum TLS version of its plane.
-PLANES = {"control_cipher_suites": "min_control_TLS_version", "data_cipher_list": "min_data_TLS_version"}
+LIST_MINIMUM = {cipher_field: version_field for version_field, cipher_field in PLANES.values()}
 _DOC = "https://redis.io/docs/latest/operate/rs/security/encryption/tls/ciphers/"
 
 
@@ -97,7 +101,7 @@ def check_cipher_string(field: str, value: str, min_version: str) -> str | None:
                 return None  # a TLS 1.3-only plane does not use this list
             return (f"invalid value for {field}: it names only TLS 1.3 suites, which leaves no cipher for TLS 1.2, "
                     f"and the minimum TLS version is {min_version}: every TLS 1.2 client would be locked out; raise "
-                    f"{PLANES[field]} to 1.3 first, or give TLS 1.2 ciphers")
+                    f"{LIST_MINIMUM[field]} to 1.3 first, or give TLS 1.2 ciphers")
         return f"invalid value for {field}: {value!r} is not a cipher string OpenSSL accepts (no cipher matches)"
     if _weak_ciphers_exist():  # only then can a generic string (ALL, MEDIUM...) select one
         weak = [c["name"] for c in tls12_ciphers(value) or () if _unsupported(c["name"])]
@@ -120,7 +124,7 @@ def needs_cluster(changes: dict) -> bool:
     """Whether checking ``changes`` needs the cluster's current settings: only when the verdict
     depends on the other half of a plane (a TLS 1.3-only list, or a minimum lowered to 1.2),
     so that most commands cost no extra request to a live cluster."""
-    for field, version_field in PLANES.items():
+    for field, version_field in LIST_MINIMUM.items():
         value, version = changes.get(field), changes.get(version_field)
         if value is not None and version is None and isinstance(value, str) and not _selects(value):
             return True
@@ -135,7 +139,7 @@ def problems(cluster: dict, changes: dict) -> list[str]:
     versions and lists are checked together, as they will be after the change."""
     after = {**cluster, **changes}
     out = []
-    for field, version_field in PLANES.items():
+    for field, version_field in LIST_MINIMUM.items():
         if field in changes or version_field in changes:
             value = after.get(field)
             if isinstance(value, str) and value:

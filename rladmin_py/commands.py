@@ -33,8 +33,6 @@ class Result:
 #: What the sandbox cannot do of a setting it stores (said wherever the setting is shown).
 SANDBOX_REMARKS = {"data_cipher_suites_tls_1_3": "stored, not enforced by the sandbox: Python's ssl cannot restrict "
                                                  "TLS 1.3 suites"}
-#: Names the sandbox adds to the certificates it generates, so that clients here can verify them.
-LOOPBACK_NAMES = ("localhost", "127.0.0.1")
 
 
 # -- cluster config / info ----------------------------------------------------------------------
@@ -53,7 +51,7 @@ def _check_ciphers(ctx: Context, changes: dict) -> None:
     minimum versions and lists decide what a change leaves usable)."""
     from . import ciphers
 
-    touched = set(changes) & (set(ciphers.PLANES) | set(ciphers.PLANES.values()) | {"data_cipher_suites_tls_1_3"})
+    touched = set(changes) & ({f for fields in ciphers.PLANES.values() for f in fields} | {"data_cipher_suites_tls_1_3"})
     if not touched or (ctx.backend.kind == "sandbox" and not ctx.options.dry_run):
         return  # the sandbox refuses them itself, with the same checker
     problems = ciphers.problems(ctx.backend.get_cluster() if ciphers.needs_cluster(changes) else {}, changes)
@@ -135,6 +133,8 @@ def certificate_show(ctx: Context, args: dict) -> Result:
         raise CommandFailed(f"the cluster holds no {wanted} certificate", error_code="not_found")
     remarks = {}
     if ctx.backend.kind == "sandbox":
+        from .sandbox.cluster import LOOPBACK_NAMES  # what the sandbox adds to the certificates it generates
+
         for c in out:
             added = [n for n in LOOPBACK_NAMES if n in c["sans"]]
             if added:

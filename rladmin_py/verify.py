@@ -20,14 +20,13 @@ import ssl
 import time
 from dataclasses import asdict, dataclass, field
 
+from .ciphers import PLANES
+
 PROBE_TIMEOUT = 3.0
 OK, MISMATCH, UNREACHABLE, NOT_TESTABLE = "OK", "MISMATCH", "UNREACHABLE", "NOT TESTABLE"
 _VERSIONS = {"1": ssl.TLSVersion.TLSv1, "1.0": ssl.TLSVersion.TLSv1, "1.1": ssl.TLSVersion.TLSv1_1,
              "1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}
 BELOW = {"1.3": "1.2", "1.2": "1.1", "1.1": "1"}
-#: plane -> (minimum version field, TLS 1.2 cipher list field)
-PLANES = {"control": ("min_control_TLS_version", "control_cipher_suites"),
-          "data": ("min_data_TLS_version", "data_cipher_list")}
 
 
 @dataclass(frozen=True)

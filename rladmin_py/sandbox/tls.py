@@ -19,16 +19,14 @@ import ssl
 import tempfile
 import threading
 
+from ..ciphers import PLANES
+
 _TLS_VERSIONS = {
     "1": ssl.TLSVersion.TLSv1, "1.0": ssl.TLSVersion.TLSv1, "1.1": ssl.TLSVersion.TLSv1_1,
     "1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3,
 }
 
 
-#: plane -> (the field of its minimum TLS version, the field of its TLS 1.2 cipher list)
-PLANES = {"control": ("min_control_TLS_version", "control_cipher_suites"),
-          "data": ("min_data_TLS_version", "data_cipher_list")}
-TLS13_NOT_ENFORCED = "stored, not enforced by the sandbox: Python's ssl cannot restrict TLS 1.3 suites"
 
 
 class TLSSetupProblem(Exception):
