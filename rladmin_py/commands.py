@@ -275,6 +275,9 @@ def sandbox_reset(ctx: Context, args: dict) -> Result:
         if not ctx.confirm(f"Recreate the sandbox at {backend.path} from scratch (new certificates, password and settings)?"):
             raise CommandFailed("cancelled: nothing was changed", error_code="cancelled")
     state = backend.reset()
+    if getattr(backend, "set_aside", None):
+        ctx.note(f"note: the unreadable state file was kept as {backend.set_aside} (it may hold keys: remove it "
+                 "when you no longer need it)")
     return Result("sandbox_reset", {"path": backend.path, "ca_cert": backend.ca_cert_path,
                                     "cluster": state["cluster"]["name"]})
 

@@ -341,7 +341,7 @@ def test_read_file_problems(tmp_path, monkeypatch):
         raise PermissionError(13, "Permission denied")
 
     (tmp_path / "locked.pem").write_text("x")
-    monkeypatch.setattr(pem, "open", no_permission, raising=False)
+    monkeypatch.setattr(pem, "read_regular", no_permission)
     assert problem(tmp_path / "locked.pem", "private key") == \
         f"{tmp_path}/locked.pem: permission denied: cannot read the key file"
 

@@ -755,12 +755,20 @@ def _ca_context(path: str) -> ssl.SSLContext:
 
     shown = path
     path = os.path.expanduser(path)
+    from ..safefiles import NotRegular, read_regular
+
     if not os.path.exists(path):
         raise ConfigurationProblem(f"{shown}: no such file (the CA certificate for --ca-cert)")
-    if os.path.isdir(path):
-        raise ConfigurationProblem(f"{shown}: is a directory, not a CA certificate file (--ca-cert)")
     try:
-        return ssl.create_default_context(cafile=path)
+        data = read_regular(path, 1 << 20)
+    except NotRegular as err:
+        raise ConfigurationProblem(f"{shown}: is {err.kind}, not a CA certificate file (--ca-cert)") from None
+    except PermissionError:
+        raise ConfigurationProblem(f"{shown}: permission denied (cannot read the CA certificate)") from None
+    except OSError as err:
+        raise ConfigurationProblem(f"{shown}: cannot read the CA certificate: {err.strerror or err}") from None
+    try:
+        return ssl.create_default_context(cadata=data.decode("ascii", errors="replace"))
     except PermissionError:
         raise ConfigurationProblem(f"{shown}: permission denied (cannot read the CA certificate)") from None
     except (ssl.SSLError, ValueError, OSError):

@@ -18,6 +18,8 @@ from typing import NoReturn
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from ..safefiles import NotRegular, read_regular
+
 MAX_FILE_BYTES = 1 << 20
 
 CERT_LABELS = ("CERTIFICATE", "X509 CERTIFICATE", "TRUSTED CERTIFICATE")
@@ -180,11 +182,10 @@ def read_file(path: str, role: str) -> str:
     what = "certificate file" if role == "certificate" else "key file"
     if not os.path.lexists(path):
         refuse(f"{shown}: no such file (the {what})", "file_not_found")
-    if os.path.isdir(path):
-        refuse(f"{shown}: is a directory, not a {what}", "not_a_file")
     try:
-        with open(path, "rb") as fh:
-            data = fh.read(MAX_FILE_BYTES + 1)
+        data = read_regular(path, MAX_FILE_BYTES)
+    except NotRegular as err:
+        refuse(f"{shown}: is {err.kind}, not a {what}", "not_a_file")
     except PermissionError:
         refuse(f"{shown}: permission denied: cannot read the {what}", "unreadable")
     except OSError as err:

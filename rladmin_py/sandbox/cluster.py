@@ -118,6 +118,23 @@ def trust_bundle(state: dict) -> str:
     return "".join(out)
 
 
+#: The parts of a state and their types: a file without them is damaged, whatever its format says.
+SHAPE = {"cluster": dict, "nodes": list, "certificates": dict, "node_certificates": dict, "bdbs": list, "admin": dict}
+
+
+def damage(state: dict) -> str | None:
+    """Why a state cannot be used (a missing or mistyped part), or None."""
+    for key, kind in SHAPE.items():
+        if not isinstance(state.get(key), kind):
+            return f"no {key} {kind.__name__}"
+    admin = state["admin"]
+    if not (isinstance(admin.get("user"), str) and isinstance(admin.get("password"), str)):
+        return "no admin user and password"
+    if not isinstance(state["cluster"].get("name"), str):
+        return "no cluster name"
+    return None
+
+
 def _record_serving(state: dict, serving: dict) -> None:
     """Write where a ``--serve`` listens into a state: the RS fields and the ``serving`` record."""
     ports = serving["ports"]
@@ -149,7 +166,7 @@ class SandboxCluster:
     """The cluster's operations over its state file (the Backend protocol's, and the sandbox's own)."""
 
     def __init__(self, path: str | None = None):
-        self.store = StateStore(path, new_state, trust_bundle)
+        self.store = StateStore(path, new_state, trust_bundle, damage)
         self.path = self.store.path
         self.ca_cert_path = self.store.trust_path
 
@@ -291,15 +308,17 @@ class SandboxCluster:
         """Recreate the sandbox from scratch: new certificates, password and settings. Works on
         a state file this version cannot read, too: that is what it is for. A ``--serve`` serving
         it goes on serving the new cluster on the same ports, and the cluster says so."""
+        unreadable = False
         try:
             old = self.store.ensure()
-        except BackendError:
-            old = {}
-        fresh = new_state((old.get("cluster") or {}).get("name") or DEFAULT_CLUSTER_NAME)
-        serving = old.get("serving")
-        if serving and _alive(serving.get("pid")):
+            name = (old.get("cluster") or {}).get("name") or DEFAULT_CLUSTER_NAME
+        except (BackendError, AttributeError, TypeError):  # a corrupt or foreign file: kept aside, not lost
+            old, name, unreadable = {}, DEFAULT_CLUSTER_NAME, True
+        fresh = new_state(name if isinstance(name, str) else DEFAULT_CLUSTER_NAME)
+        serving = old.get("serving") if isinstance(old, dict) else None
+        if isinstance(serving, dict) and _alive(serving.get("pid")):
             _record_serving(fresh, serving)
-        self.store.replace(fresh)
+        self.set_aside = self.store.replace(fresh, keep_old=unreadable)
         return fresh
 
     def set_node_state(self, uid: int, up: bool) -> dict:

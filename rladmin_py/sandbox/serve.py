@@ -59,12 +59,20 @@ def main(args, printer) -> int:
     legacy = None if legacy in ("", "0", "false", "no", "off") else ("405" if legacy == "405" else "404")
 
     cluster = SandboxCluster(getattr(args, "sandbox", None))
+    damaged = (f"the sandbox state file {cluster.path} is damaged; run 'rladmin-py --sandbox {cluster.path} sandbox "
+               "reset' (it keeps the damaged file aside)")
     try:
         state = cluster.ensure()
         user, password = cluster.credentials()
+        if not isinstance(state.get("cluster"), dict) or not isinstance(state.get("certificates"), dict):
+            raise KeyError("cluster")
     except BackendError as err:
         printer.error(err.message)
         return err.exit_code
+    except (KeyError, TypeError, AttributeError, ValueError) as err:  # valid JSON, not a sandbox's shape
+        cluster.close()
+        printer.error(f"{damaged} ({type(err).__name__}: {err})")
+        return EXIT_CONNECTION
 
     lock = threading.Lock()
 
@@ -101,6 +109,9 @@ def main(args, printer) -> int:
             return err.exit_code
         except socket.gaierror as err:
             printer.error(f"cannot listen on {host}:{port}: unknown host ({err.strerror})")
+            return EXIT_CONNECTION
+        except (KeyError, TypeError, AttributeError, ValueError) as err:
+            printer.error(f"{damaged} ({type(err).__name__}: {err})")
             return EXIT_CONNECTION
         finally:
             cluster.close()

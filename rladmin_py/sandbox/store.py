@@ -39,7 +39,8 @@ def ca_path_for(state_path: str) -> str:
 class StateStore:
     """The state file of one sandbox. Thread- and process-safe."""
 
-    def __init__(self, path: str | None, create: Callable[[], dict], trust: Callable[[dict], str]):
+    def __init__(self, path: str | None, create: Callable[[], dict], trust: Callable[[dict], str],
+                 damage: Callable[[dict], str | None] = lambda state: None):
         path = os.path.abspath(os.path.expanduser(path or default_path()))
         if os.path.isdir(path):
             path = os.path.join(path, "sandbox.json")
@@ -47,6 +48,7 @@ class StateStore:
         self.trust_path = ca_path_for(path)
         self._create = create
         self._trust = trust
+        self._damage = damage  # why a state of the right format is still not usable (None: it is)
         self._lock_fd: int | None = None
         self._batch: dict | None = None  # state held across a batch of commands
         self._batch_dirty = False
@@ -85,6 +87,10 @@ class StateStore:
             what = "was made by an older rladmin-py" if older else "is not a sandbox of this version"
             raise ConfigurationProblem(f"the sandbox state file {self.path} {what}; "
                                        "run 'sandbox reset' or remove the file")
+        damage = self._damage(state)
+        if damage:
+            raise ConfigurationProblem(f"the sandbox state file {self.path} is damaged ({damage}); "
+                                       "run 'sandbox reset' (it keeps the damaged file aside)")
         return state
 
     def _write(self, state: dict) -> None:
@@ -120,11 +126,22 @@ class StateStore:
         os.chmod(tmp, 0o644)  # public certificates only: clients must read them
         os.replace(tmp, self.trust_path)
 
-    def replace(self, state: dict) -> None:
-        """Put ``state`` in place of whatever the file holds, readable or not (``sandbox reset``)."""
+    def replace(self, state: dict, *, keep_old: bool = False) -> str | None:
+        """Put ``state`` in place of whatever the file holds, readable or not (``sandbox reset``).
+        ``keep_old``: the old file is moved aside first (``sandbox.json.corrupt-<time>``, 0600, it
+        may hold keys); returns where it went."""
+        import time
+
+        aside = None
         with self._locked(True):
+            if keep_old and os.path.lexists(self.path):
+                aside = f"{self.path}.corrupt-{time.strftime('%Y%m%dT%H%M%S')}"
+                os.replace(self.path, aside)
+                with contextlib.suppress(OSError):
+                    os.chmod(aside, 0o600, follow_symlinks=False)
             self._write(state)
         self.write_trust(state)
+        return aside
 
     def _load_or_create(self) -> dict:
         """Under the exclusive lock: the state, made by ``create`` on first use."""

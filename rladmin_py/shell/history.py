@@ -35,7 +35,22 @@ _SECRET = re.compile(r"-----BEGIN|PRIVATE KEY|passw(?:or)?d|\bpwd\b|secret|api[_
 _PEM_BODY = re.compile(r"(?<![\w/+=.-])[A-Za-z0-9+/]{40,}={0,2}(?![\w/+=.-])")
 
 
+def looks_random(token: str) -> bool:
+    """A single word that looks like a password or token typed at the prompt by mistake: long
+    enough, and mixing at least three kinds of character (lower, upper, digit, other), with no
+    path or option shape a command word has."""
+    if len(token) < 12 or token.startswith(("/", "~", "./", "../", "-")):
+        return False
+    kinds = (any(c.islower() for c in token), any(c.isupper() for c in token), any(c.isdigit() for c in token),
+             any(not c.isalnum() for c in token))
+    if sum(kinds) < 3:
+        return False
+    # a dotted or underscored word of letters (a parameter, a host name, a file) is not a secret
+    return not re.fullmatch(r"[A-Za-z][A-Za-z_.-]*[0-9._-]*", token)
+
+
 def may_hold_secret(line: str) -> bool:
     """True for lines that must never reach the history file (PEM blocks and their base64
-    lines, passwords...)."""
-    return bool(_SECRET.search(line) or _PEM_BODY.search(line))
+    lines, passwords, a lone random-looking word...)."""
+    words = line.split()
+    return bool(_SECRET.search(line) or _PEM_BODY.search(line) or (len(words) == 1 and looks_random(words[0])))
