@@ -144,8 +144,6 @@ def certificate_show(ctx: Context, args: dict) -> Result:
 
 
 # -- verify tls -----------------------------------------------------------------------------------
-#: What ``verify tls <endpoint>`` picks.
-ENDPOINT_CHOICES = {"api": ("api",), "cm": ("cm",), "http": ("http",), "metrics_exporter": ("metrics_exporter",)}
 VERIFY_SECONDS = 10.0  # a cluster may take a moment to reload a certificate
 
 
@@ -178,8 +176,7 @@ def verify_tls(ctx: Context, args: dict) -> Result:
         raise CommandFailed("the sandbox is not being served, so no endpoint can be checked on the wire: start "
                             f"rladmin-py --sandbox {ctx.backend.path} --serve 127.0.0.1:0 in another terminal",
                             error_code="not_served")
-    chosen = [e for e in found if not wanted or e.name in ENDPOINT_CHOICES.get(wanted, ())
-              or (wanted == "database" and e.name.startswith("db:"))]
+    chosen = [e for e in found if not wanted or e.name == wanted or (wanted == "database" and e.name.startswith("db:"))]
     if not chosen:
         raise CommandFailed(f"the cluster has no {wanted} endpoint to check (no database with TLS enabled?)",
                             error_code="no_endpoint")
@@ -230,11 +227,10 @@ def _verify_after(ctx: Context, *, certificates: dict | None = None, planes: set
                     say(f"note: {e.host}:{e.port} ({e.name}) is not reachable from here: not verified")
     if planes:
         cluster = cluster if isinstance(cluster, dict) and cluster else ctx.backend.get_cluster()
-        held = {}
         for e in found:
             if e.plane not in planes:
                 continue
-            row = verify.wait_row(e, cluster, held, VERIFY_SECONDS)
+            row = verify.wait_row(e, cluster, {}, VERIFY_SECONDS)
             if row.status == verify.UNREACHABLE:
                 say(f"note: {e.host}:{e.port} ({e.name}) is not reachable from here: not verified")
             elif row.problems:

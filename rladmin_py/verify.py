@@ -298,17 +298,6 @@ def wait_served(endpoint: Endpoint, expected_sha256: str | None, seconds: float)
         time.sleep(0.1)
 
 
-def wait_minimum(endpoint: Endpoint, configured: str, seconds: float) -> str:
-    """Poll until the version below ``configured`` is refused; the last verdict ("refused",
-    "accepted", "unreachable" or "not testable here")."""
-    deadline = time.monotonic() + seconds
-    while True:
-        verdict = _probe_below(endpoint, configured)
-        if verdict != "accepted" or time.monotonic() >= deadline:
-            return verdict
-        time.sleep(0.1)
-
-
 def wait_row(endpoint: Endpoint, cluster: dict, certificates: dict, seconds: float) -> Row:
     """Probe the TLS settings of an endpoint until they match the configuration (at most
     ``seconds``): the last row. The certificate is not compared (``certificates`` may be empty)."""
@@ -320,17 +309,7 @@ def wait_row(endpoint: Endpoint, cluster: dict, certificates: dict, seconds: flo
         time.sleep(0.1)
 
 
-def reachable(endpoint: Endpoint) -> bool:
-    try:
-        connect(endpoint.host, endpoint.port, timeout=1.0).close()
-        return True
-    except Unreachable:
-        return False
-
-
 # -- which endpoints a cluster has -----------------------------------------------------------------
-#: Certificate name -> the endpoints that serve it.
-SERVED_BY = {"api": ("api",), "cm": ("cm",), "metrics_exporter": ("metrics_exporter",), "proxy": ("database",)}
 METRICS_PORT = 8070
 
 
