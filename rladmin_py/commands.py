@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from . import cluster_settings, paths
-from .backends import BackendError, CertificateUpdate, NotSupported
+from .backends import AuthenticationFailed, BackendError, CertificateUpdate, ConnectionProblem, NotSupported
 from .context import Context
 
 
@@ -37,13 +37,144 @@ SANDBOX_REMARKS = {"data_cipher_suites_tls_1_3": "stored, not enforced by the sa
 
 # -- cluster config / info ----------------------------------------------------------------------
 def cluster_config(ctx: Context, args: dict) -> Result:
-    changes = cluster_settings.rest_changes(args["params"])
+    """Each parameter on the route the documentation gives it (the cluster object first); every
+    value was checked by the grammar, and cipher lists here, before the first request."""
+    routes = cluster_settings.split_changes(args["params"])
+    changes = routes.get(cluster_settings.CLUSTER, {})
     _check_ciphers(ctx, changes)
+    requests = [{"method": "PUT", "path": cluster_settings.ROUTE_PATHS[r], "body": body} for r, body in routes.items()]
     if ctx.options.dry_run:
-        return Result("dry_run", {"method": "PUT", "path": "/v1/cluster", "body": changes})
-    cluster = ctx.backend.update_cluster(changes)
+        return Result("dry_run", requests[0] if len(requests) == 1 else {"requests": requests})
+    cluster, done = None, []
+    for route, body in routes.items():
+        try:
+            if route == cluster_settings.CLUSTER:
+                cluster = ctx.backend.update_cluster(body)
+            elif route == cluster_settings.SERVICES:
+                ctx.backend.update_services(body)
+            else:
+                ctx.backend.update_auditing(body)
+        except BackendError as err:
+            if done:  # say what is already in force: the routes are separate requests on RS too
+                err.message = f"{err.message} (already applied: {', '.join(done)})"
+            raise
+        done.append(f"PUT {cluster_settings.ROUTE_PATHS[route]}")
     _verify_after(ctx, planes=_planes_touched(changes), cluster=cluster)
-    return Result("cluster_config", {"changed": changes})
+    return Result("cluster_config", {"changed": changes,
+                                     **{r: b for r, b in routes.items() if r != cluster_settings.CLUSTER}})
+
+
+# -- cluster ocsp -------------------------------------------------------------------------------
+#: ``cluster ocsp config <parameter>``: how rladmin words each value. Only the recovery_frequency
+#: line is documented (https://redis.io/docs/latest/operate/rs/references/cli-utilities/rladmin/cluster/ocsp/);
+#: [guess] the others follow its pattern.
+OCSP_LINES = {
+    "ocsp_functionality": "OCSP functionality is {}",
+    "query_frequency": "Query frequency of the OCSP server is {} seconds",
+    "recovery_frequency": "Recovery frequency of the OCSP server is {} seconds",
+    "recovery_max_tries": "Recovery max tries of the OCSP server is {}",
+    "response_timeout": "Response timeout of the OCSP server is {} seconds",
+    "responder_url": "Responder URL of the OCSP server is {}",
+}
+
+
+def ocsp_config_show(ctx: Context, args: dict) -> Result:
+    name = args["parameter"]
+    value = ctx.backend.get_ocsp().get(name)
+    return Result("ocsp_config", {"parameter": name, "value": value})
+
+
+def ocsp_config_set(ctx: Context, args: dict) -> Result:
+    (name, value), = args["params"].items()
+    body = {name: cluster_settings.to_rest(name, value, "ocsp_config")}
+    if ctx.options.dry_run:
+        return Result("dry_run", {"method": "PUT", "path": "/v1/ocsp", "body": body})
+    ctx.backend.update_ocsp(body)
+    return Result("ocsp_set", {"parameter": name, "value": body[name]})
+
+
+def _proxy_chain(ctx: Context) -> str:
+    pem = ctx.backend.get_certificates().get("proxy_cert")
+    if not pem:
+        raise CommandFailed("the cluster holds no proxy certificate", error_code="not_found")
+    return pem
+
+
+def ocsp_certificate_compatible(ctx: Context, args: dict) -> Result:
+    from .certificates import ocsp
+
+    url = ocsp.responder_url(_proxy_chain(ctx))
+    if not url:
+        raise CommandFailed("the proxy certificate has no OCSP URI (no Authority Information Access extension "
+                            "naming an OCSP responder): OCSP cannot check it; install a proxy certificate from a CA "
+                            "that publishes one", error_code="no_responder_url")
+    return Result("ocsp_compatible", {"responder_url": url})
+
+
+def ocsp_status(ctx: Context, args: dict) -> Result:
+    status = ctx.backend.get_ocsp_status()
+    if not status.get("cert_status"):
+        raise CommandFailed("no OCSP status is cached yet: run 'cluster ocsp test_certificate' (with "
+                            "ocsp_functionality enabled, the answer is cached)", error_code="no_ocsp_status")
+    return Result("ocsp_status", status)
+
+
+def ocsp_test(ctx: Context, args: dict) -> Result:
+    return Result("ocsp_test", ctx.backend.test_ocsp())
+
+
+# -- status and info ----------------------------------------------------------------------------
+def status(ctx: Context, args: dict) -> Result:
+    backend = ctx.backend
+    section = args.get("section")
+    data = {"cluster": backend.get_cluster(), "nodes": backend.get_nodes(), "bdbs": backend.get_bdbs(),
+            "shards": backend.get_shards() if section in (None, "shards", "endpoints") else [],
+            "sections": [section] if section else ["nodes", "databases", "endpoints", "shards"],
+            "extra_all": args.get("status_extra") == "all", "issues_only": bool(args.get("issues_only"))}
+    return Result("status", data)
+
+
+def info_node(ctx: Context, args: dict) -> Result:
+    nodes = ctx.backend.get_nodes()
+    if args.get("node") is not None:
+        nodes = [n for n in nodes if n.get("uid") == args["node"]]
+        if not nodes:
+            raise CommandFailed(f"node {args['node']} does not exist", error_code="node_not_found")
+    return Result("info_node", nodes)
+
+
+def info_db(ctx: Context, args: dict) -> Result:
+    bdbs, wanted = ctx.backend.get_bdbs(), args.get("db")
+    if wanted:
+        uid = wanted[3:] if wanted.startswith("db:") else None
+        bdbs = [b for b in bdbs if (str(b.get("uid")) == uid if uid is not None else b.get("name") == wanted)]
+        if not bdbs:
+            raise CommandFailed(f"no database {wanted} (give db:<id> or the database's name)", error_code="db_not_exist")
+    return Result("info_db", {"bdbs": bdbs, "cluster": ctx.backend.get_cluster()})
+
+
+# -- certificate upkeep (REST requests rladmin has no command for) --------------------------------
+def certificate_rotate(ctx: Context, args: dict) -> Result:
+    name = args.get("certificate_name")
+    if ctx.options.dry_run:
+        return Result("dry_run", {"method": "POST", "path": "/v1/cluster/certificates/rotate",
+                                  "body": {"name": name} if name else {}})
+    if ctx.confirm is not None and not ctx.options.yes:
+        if not ctx.confirm(f"Regenerate the {name or 'internal'} certificates on every node of {ctx.backend.target}?"):
+            raise CommandFailed("cancelled: nothing was changed", error_code="cancelled")
+    nodes = ctx.backend.rotate_certificates(name)
+    return Result("certificate_rotate", {"name": name, "nodes": nodes})
+
+
+def certificate_delete(ctx: Context, args: dict) -> Result:
+    name = args["certificate_name"]
+    if ctx.options.dry_run:
+        return Result("dry_run", {"method": "DELETE", "path": f"/v1/cluster/certificates/{name}", "body": None})
+    if ctx.confirm is not None and not ctx.options.yes:
+        if not ctx.confirm(f"Delete the {name} certificate from {ctx.backend.target}?"):
+            raise CommandFailed("cancelled: nothing was changed", error_code="cancelled")
+    ctx.backend.delete_certificate(name)
+    return Result("certificate_delete", {"name": name})
 
 
 def _check_ciphers(ctx: Context, changes: dict) -> None:
@@ -60,8 +191,17 @@ def _check_ciphers(ctx: Context, changes: dict) -> None:
 
 
 def info_cluster(ctx: Context, args: dict) -> Result:
+    """The cluster object and its policy (``GET /v1/cluster/policy``), where rladmin reads them."""
     remarks = SANDBOX_REMARKS if ctx.backend.kind == "sandbox" else {}
-    return Result("info_cluster", ctx.backend.get_cluster(), remarks=dict(remarks))
+    cluster = ctx.backend.get_cluster()
+    try:
+        policy = ctx.backend.get_policy()
+    except BackendError as err:
+        if isinstance(err, (AuthenticationFailed, ConnectionProblem)):
+            raise
+        ctx.note(f"warning: the cluster policy could not be read ({err.message}): its lines are left out")
+        policy = {}
+    return Result("info_cluster", {"cluster": cluster, "policy": policy}, remarks=dict(remarks))
 
 
 # -- certificates -------------------------------------------------------------------------------
@@ -329,7 +469,9 @@ def sandbox_make_certs(ctx: Context, args: dict) -> Result:
 def help_(ctx: Context, args: dict) -> Result:
     from .language import helptext
 
-    words = args.get("words", "").split()
+    if "words" not in args:  # ``?``: every form, with its usage
+        return Result("help", helptext.form_list())
+    words = args["words"].split()
     try:
         return Result("help", helptext.help_for(words))
     except LookupError as err:
@@ -343,6 +485,16 @@ def exit_(ctx: Context, args: dict) -> Result:
 HANDLERS: dict[str, Callable[[Context, dict], Result]] = {
     "cluster_config": cluster_config,
     "info_cluster": info_cluster,
+    "info_node": info_node,
+    "info_db": info_db,
+    "status": status,
+    "ocsp_config_show": ocsp_config_show,
+    "ocsp_config_set": ocsp_config_set,
+    "ocsp_certificate_compatible": ocsp_certificate_compatible,
+    "ocsp_status": ocsp_status,
+    "ocsp_test": ocsp_test,
+    "certificate_rotate": certificate_rotate,
+    "certificate_delete": certificate_delete,
     "certificate_set": certificate_set,
     "certificate_set_internal": certificate_set_internal,
     "certificate_show": certificate_show,

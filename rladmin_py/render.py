@@ -6,22 +6,6 @@ import json
 from . import cluster_settings
 from .commands import Result
 
-#: ``info cluster`` lines in rladmin's ``Cluster configuration:`` layout: (label, REST field).
-INFO_GENERAL = (
-    ("name", "name"),
-    ("slave_ha", "slave_ha"),
-    ("slave_ha_grace_period", "slave_ha_grace_period"),
-    ("slave_ha_cooldown_period", "slave_ha_cooldown_period"),
-    ("slave_ha_bdb_cooldown_period", "slave_ha_bdb_cooldown_period"),
-    ("data_internode_encryption", "data_internode_encryption"),
-    ("http support", "http_support"),
-    ("upgrade mode", "upgrade_mode"),
-    ("cm_session_timeout_minutes", "cm_session_timeout_minutes"),
-    ("cm_port", "cm_port"),
-    ("cnm_http_port", "cnm_http_port"),
-    ("cnm_https_port", "cnm_https_port"),
-    ("bigstore_driver", "bigstore_driver"),
-)
 #: The TLS lines: this tool's addition (rladmin's ``info cluster`` shows none).
 INFO_TLS = (
     "min_control_TLS_version", "min_data_TLS_version", "min_sentinel_TLS_version", "sentinel_tls_mode",
@@ -30,17 +14,53 @@ INFO_TLS = (
 )
 
 
-def _info_cluster(cluster: dict, remarks: dict) -> str:
-    lines = ["Cluster configuration:"]
-    for label, key in INFO_GENERAL:
-        if key in cluster:
-            lines.append(f"   {label}: {cluster_settings.from_rest(cluster[key])}")
-    lines.append("TLS configuration (rladmin-py addition):")
+def _info_cluster(data: dict, remarks: dict) -> str:
+    """rladmin's layout first (layouts.py), then this tool's TLS lines under their own heading."""
+    from . import layouts
+
+    cluster = data["cluster"]
+    lines = [layouts.info_cluster_text(cluster, data.get("policy") or None)]
+    lines.append("rladmin-py additions (not shown by rladmin):")
+    lines.append(f"    name: {_safe(cluster.get('name', ''))}")
     for key in INFO_TLS:
         if key in cluster:
             remark = f" ({remarks[key]})" if key in remarks else ""
-            lines.append(f"   {key}: {cluster_settings.from_rest(cluster[key])}{remark}")
+            lines.append(f"    {key}: {_safe(cluster_settings.from_rest(cluster[key]))}{remark}")
     return "\n".join(lines)
+
+
+def _ocsp_status_lines(status: dict) -> list[str]:
+    """The documented block: ``OCSP certificate status is: REVOKED`` then the response's times
+    (https://redis.io/docs/latest/operate/rs/references/cli-utilities/rladmin/cluster/ocsp/)."""
+    lines = [f"OCSP certificate status is: {_safe(status.get('cert_status'))}"]
+    for key in ("produced_at", "responder_url", "revocation_time", "this_update"):
+        if status.get(key):
+            lines.append(f"{key}: {_safe(status[key])}")
+    return lines
+
+
+def _ocsp_config(data: dict) -> str:
+    from .commands import OCSP_LINES
+
+    value = data["value"]
+    shown = cluster_settings.from_rest(value) if isinstance(value, bool) else value if value not in (None, "") else "(none)"
+    return OCSP_LINES[data["parameter"]].format(_safe(shown))
+
+
+def _status(data: dict) -> str:
+    from . import layouts
+
+    return layouts.status_text(data["cluster"], data["nodes"], data["bdbs"], data["shards"],
+                               sections=tuple(data["sections"]), extra_all=data["extra_all"],
+                               issues_only=data["issues_only"])
+
+
+def _status_json(data: dict) -> dict:
+    from . import layouts
+
+    return layouts.status_data(data["cluster"], data["nodes"], data["bdbs"], data["shards"],
+                               sections=tuple(data["sections"]), extra_all=data["extra_all"],
+                               issues_only=data["issues_only"])
 
 
 def _certificate_set(data: dict) -> str:
@@ -74,8 +94,10 @@ def _dry_run(data: dict) -> str:
         lines.append(f"Would replace {c['name']}: {c['subject']}, SANs {', '.join(c['sans']) or '(none)'}, "
                      f"expires {c['not_after']} ({c['days_left']} days), {c['key_type']} {c['key_size']}, "
                      f"SHA-256 {c['sha256']}")
-    lines.append(f"Dry run, nothing changed. Would send: {data['method']} {data['path']}")
-    lines.append(json.dumps(data["body"], indent=2))
+    for request in data.get("requests") or [data]:
+        lines.append(f"Dry run, nothing changed. Would send: {request['method']} {request['path']}")
+        if request["body"] is not None:
+            lines.append(json.dumps(request["body"], indent=2))
     return "\n".join(lines)
 
 
@@ -127,6 +149,17 @@ TEXT = {
     "sandbox_node": lambda d: f"node:{d['uid']} is {'up' if d['status'] == 'active' else 'down'}",
     "make_certs": _make_certs,
     "verify_tls": _verify_tls,
+    "ocsp_config": _ocsp_config,
+    "ocsp_set": lambda d: "",  # rladmin prints nothing; the next read shows the value
+    "ocsp_compatible": lambda d: f"Success. OCSP URI is {_safe(d['responder_url'])}",
+    "ocsp_status": lambda d: "\n".join(_ocsp_status_lines(d)),
+    "ocsp_test": lambda d: "Initiating a query to OCSP server\n..." + "\n".join(_ocsp_status_lines(d)),
+    "status": _status,
+    "info_node": lambda d: "\n".join(_layouts().info_node_text(n) for n in d),
+    "info_db": lambda d: "\n".join(_layouts().info_db_text(b, d["cluster"]) for b in d["bdbs"]),
+    "certificate_rotate": lambda d: f"Rotated the {d['name'] or 'internal'} certificates" + (
+        " on " + ", ".join(f"node:{n['uid']}" for n in d["nodes"]) if d["nodes"] else ""),
+    "certificate_delete": lambda d: f"Deleted the {d['name']} certificate",
     "help": lambda d: d,
     "exit": lambda d: "",
 }
@@ -147,7 +180,19 @@ def as_json(result: Result) -> str:
         data = {"status": "ok", **data}
     elif result.kind == "help":
         data = {"help": data}
+    elif result.kind == "info_cluster":  # the cluster object as GET /v1/cluster gives it, and its policy
+        data = {**data["cluster"], "policy": data["policy"]}
+    elif result.kind == "status":
+        data = _status_json(data)
+    elif result.kind == "info_db":
+        data = data["bdbs"]
     return json.dumps(data, sort_keys=False)
+
+
+def _layouts():
+    from . import layouts
+
+    return layouts
 
 
 def render(result: Result, json_output: bool) -> str:

@@ -54,10 +54,16 @@ def auth_header(served: Served, password: str | None = None) -> str:
 
 
 def rs_error_body(body) -> bool:
-    """An RS error body: exactly ``{"error_code": str, "description": str}``, both non-empty."""
-    return (isinstance(body, dict) and set(body) == {"error_code", "description"}
-            and isinstance(body["error_code"], str) and body["error_code"]
-            and isinstance(body["description"], str) and body["description"])
+    """An RS error body: exactly ``{"error_code": str, "description"|"message": str}``, both
+    non-empty (the certificate requests say ``description``, the others ``message``)."""
+    text = error_text(body) if isinstance(body, dict) else None
+    return (isinstance(body, dict) and len(body) == 2 and "error_code" in body
+            and isinstance(body["error_code"], str) and body["error_code"] and isinstance(text, str) and text)
+
+
+def error_text(body: dict):
+    """The text of an RS error body, under whichever key its route documents."""
+    return body.get("description", body.get("message"))
 
 
 def request(served: Served, method: str, path: str, body: bytes | None = None, headers: dict | None = None,

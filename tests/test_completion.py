@@ -21,8 +21,8 @@ from rladmin_py.shell.repl import GrammarCompleter
 
 G = grammar.load()
 CERT_NAMES = list(G.type("certificate_name").choices)
-PARAMS = [p.name for p in G.type("cluster_config").params.values() if not p.readonly]
-COMMANDS = ["cluster", "info", "verify", "sandbox", "help", "exit", "quit"]
+PARAMS = [p.name for p in G.type("cluster_config").params.values() if p.settable]
+COMMANDS = ["cluster", "status", "info", "verify", "sandbox", "help", "exit", "quit"]
 
 
 def sp(words):
@@ -43,10 +43,10 @@ GOLDEN = [
     ("", None, sp(COMMANDS)),
     ("cl", None, ["cluster "]),
     ("  cl", None, ["cluster "]),
-    ("cluster ", None, ["certificate ", "config "]),
+    ("cluster ", None, ["certificate ", "config ", "ocsp "]),
     ("cluster c", None, ["certificate ", "config "]),
     ("cluster con", None, ["config "]),
-    ("cluster certificate ", None, ["set ", "show "]),
+    ("cluster certificate ", None, ["set ", "show ", "rotate ", "delete "]),
     ("cluster certificate set ", None, ["internal "] + sp(CERT_NAMES)),
     ("cluster certificate set p", None, ["proxy "]),
     ("cluster certificate set s", None, ["syncer ", "sso_issuer ", "sso_service "]),
@@ -65,7 +65,18 @@ GOLDEN = [
     ("cluster config min_data_TLS_version ", None, ["1.2 ", "1.3 "]),
     ("cluster config min_data_TLS_version 1", None, ["1.2 ", "1.3 "]),
     ("cluster config min_data_TLS_version 1.3", None, ["1.3 "]),
-    ("cluster config min_data_TLS_version 1.3 ", None, sp(p for p in PARAMS if p != "min_data_TLS_version")),
+    ("cluster config min_data_TLS_version 1.3 ", None, sp(p for p in PARAMS if p != "min_data_TLS_version") + ["--json "]),
+    ("cluster config services ", None, sp(G.type("service").choices)),
+    ("cluster config services cm_server ", None, ["enabled ", "disabled "]),
+    ("cluster config auditing ", None, ["db_conns "]),
+    ("cluster config auditing db_conns audit_protocol ", None, ["TCP ", "local "]),
+    ("cluster config reserved_ports 11000 ", None, sp(p for p in PARAMS if p != "reserved_ports") + ["--json "]),
+    ("cluster config bigstore_driver ", None, ["speedb ", "rocksdb "]),
+    ("cluster ocsp ", None, ["certificate_compatible ", "config ", "status ", "test_certificate "]),
+    ("cluster ocsp config query_frequency ", None, ["--json ", "set "]),
+    ("cluster ocsp config query_frequency set 60 ", None, ["--json "]),
+    ("status ", None, sp(G.type("status_section").choices) + ["extra ", "issues_only ", "--json "]),
+    ("status nodes extra ", None, ["all "]),
     ("cluster config min_data_TLS_version 1.3 min_d", None, []),  # given already
     ("cluster config sentinel_tls_mode ", None, ["allowed ", "required ", "disabled "]),
     ("cluster config encrypt_pkeys ", None, ["enabled ", "disabled "]),
@@ -73,9 +84,9 @@ GOLDEN = [
     ("cluster config data_cipher_list ", None, []),  # free text: nothing to offer
     ("cluster config control_cipher_suites_tls", None, []),  # read-only: never offered
     ("cluster config encrypt_pkeys enabled http_support disabled sentinel_tls_mode required ", None,
-     sp(p for p in PARAMS if p not in ("encrypt_pkeys", "http_support", "sentinel_tls_mode"))),
+     sp(p for p in PARAMS if p not in ("encrypt_pkeys", "http_support", "sentinel_tls_mode")) + ["--json "]),
     ('cluster certificate set "pr', None, ['"proxy" ']),
-    ("info ", None, ["cluster "]),
+    ("info ", None, ["cluster ", "node ", "db "]),
     ("info cluster ", None, ["--json "]),
     ("info cluster --j", None, ["--json "]),
     ("sandbox ", None, ["reset ", "node ", "make-certs "]),
@@ -83,8 +94,8 @@ GOLDEN = [
     ("sandbox node 2 ", None, ["down ", "up "]),
     ("sandbox make-certs /nonexistent/dir ", None, ["fqdn "]),
     ("help ", None, sp(COMMANDS)),
-    ("help cluster ", None, ["certificate ", "config "]),
-    ("help cluster certificate ", None, ["set ", "show "]),
+    ("help cluster ", None, ["certificate ", "config ", "ocsp "]),
+    ("help cluster certificate ", None, ["set ", "show ", "rotate ", "delete "]),
     ("help cluster certificate set ", None, ["internal "]),
     ("rladmin cluster co", None, ["config "]),
     ("exit ", None, []),
@@ -97,7 +108,7 @@ GOLDEN = [
     # mid-line cursors: only the text before the cursor counts; no space added before a space
     ("cluster config  min_data_TLS_version 1.3", 15, [p for p in PARAMS if p != "min_data_TLS_version"]),
     ("cluster cer set", 11, ["certificate"]),
-    ("cluster  set", 8, ["certificate", "config"]),
+    ("cluster  set", 8, ["certificate", "config", "ocsp"]),
     ("info cluster --json", 7, ["cluster"]),  # inside a word: do not split it
     ("cluster config min_data_TLS_version  encrypt_pkeys enabled", 36, ["1.2", "1.3"]),
     ("cluster certificate set  certificate_file a.pem", 24, ["internal"] + CERT_NAMES),
@@ -127,13 +138,13 @@ def test_descriptions_come_from_the_grammar():
     assert meta["internal"].startswith("Replace both internode-encryption certificates")
     meta = {c.text.strip(): c.display_meta_text for c in complete("cluster config ")}
     for p in G.type("cluster_config").params.values():
-        if not p.readonly:
+        if p.settable:
             assert meta[p.name] == p.description
     meta = {c.text.strip(): c.display_meta_text for c in complete("cluster config sentinel_tls_mode ")}
     assert meta == {k: v for k, v in G.type("tls_mode").choices.items()}
     meta = {c.text.strip(): c.display_meta_text for c in complete("")}
-    assert meta["info"] == "Show the cluster configuration (the TLS lines are this tool's addition)"
-    assert meta["cluster"] == "certificate | config"
+    assert meta["info"] == "cluster | node | db"
+    assert meta["cluster"] == "certificate | config | ocsp"
     meta = {c.text.strip(): c.display_meta_text for c in complete("cluster certificate set proxy certificate_file a ")}
     assert meta == {"key_file": "<path> (optional)"}
     assert complete("info cluster ")[0].display_meta_text == "output as JSON (optional)"
@@ -213,21 +224,23 @@ def test_relative_paths(files, monkeypatch):
 
 # -- "?": what may come next ---------------------------------------------------------------------
 NEXT = [
-    ("cluster ", ["certificate", "config"]),
+    ("cluster ", ["certificate", "config", "ocsp"]),
     ("cluster certificate set ", ["internal"] + CERT_NAMES),
     ("cluster certificate set api ", ["certificate_file"]),
     ("cluster certificate set api certificate_file ", ["<path>"]),
     ("cluster certificate set api certificate_file a.pem ", ["key_file", "<Enter>"]),
     ("cluster config ", PARAMS),
     ("cluster config min_data_TLS_version ", ["1.2", "1.3"]),
-    ("cluster config min_data_TLS_version 1.3 ", [p for p in PARAMS if p != "min_data_TLS_version"] + ["<Enter>"]),
+    ("cluster config min_data_TLS_version 1.3 ", [p for p in PARAMS if p != "min_data_TLS_version"] + ["--json", "<Enter>"]),
+    ("cluster config auditing db_conns ", ["audit_protocol"]),
+    ("cluster config cm_port ", ["<service_port>"]),
     ("cluster config data_cipher_list ", ["<cipher_string>"]),
     ("cluster config co", ["control_cipher_suites"]),
     ("info cluster ", ["--json", "<Enter>"]),
     ("sandbox node ", ["<node>"]),
     ("sandbox make-certs ", ["<directory>"]),
     ("help ", COMMANDS + ["<Enter>"]),
-    ("help cluster ", ["certificate", "config"]),
+    ("help cluster ", ["certificate", "config", "ocsp"]),
     ("exit ", ["<Enter>"]),
 ]
 
@@ -243,16 +256,16 @@ def test_next_help_descriptions_usage_and_errors():
     h = completion.next_help("cluster config ")
     rows = dict(h.rows)
     assert rows["sentinel_tls_mode"] == "TLS mode of the discovery service"
-    assert h.usages == ("cluster config <parameter> <value> [ <parameter> <value> ... ]",)
+    assert h.usages == ("cluster config <parameter> <value> [ <parameter> <value> ... ] [ --json ]",)
     text = helptext.format_next_help(h)
     assert "  encrypt_pkeys " in text and "Usage: cluster config" in text
     rows = dict(completion.next_help("cluster certificate set api certificate_file ").rows)
     assert rows["<path>"] == G.type("path").description
     h = completion.next_help("cluster bogus ")
-    assert h.error == (9, "expected certificate or config, found 'bogus'")
-    assert helptext.format_next_help(h) == "error: column 9: expected certificate or config, found 'bogus'"
+    assert h.error == (9, "expected certificate, config or ocsp, found 'bogus'")
+    assert helptext.format_next_help(h) == "error: column 9: expected certificate, config or ocsp, found 'bogus'"
     # mid-line: what may come at the cursor
-    assert [a for a, _ in completion.next_help("cluster  min_data_TLS_version 1.3", 8).rows] == ["certificate", "config"]
+    assert [a for a, _ in completion.next_help("cluster  min_data_TLS_version 1.3", 8).rows] == ["certificate", "config", "ocsp"]
 
 
 # -- live validation and highlighting roles -----------------------------------------------------
@@ -270,7 +283,7 @@ ANALYSIS = [
     ("cluster config min_data_TLS_version 1.3", "complete", None),
     ("rladmin info cluster", "complete", None),
     ("help cluster whatever", "complete", None),
-    ("cluster con ", "invalid", (9, "expected certificate or config, found 'con'")),
+    ("cluster con ", "invalid", (9, "expected certificate, config or ocsp, found 'con'")),
     ("cluster config foo", "invalid", (16, "unknown cluster config parameter 'foo'")),
     ("cluster config min_data_TLS_version 1.5", "invalid",
      (37, "invalid value '1.5' for min_data_TLS_version: expected 1.2 or 1.3")),
@@ -280,7 +293,7 @@ ANALYSIS = [
      (16, "control_cipher_suites_tls_1_3 is read-only: it cannot be set with cluster config")),
     ("info cluster --json x", "invalid", (21, "unexpected 'x'")),
     ("sandbox node x up", "invalid", (14, "expected a whole number, found 'x'")),
-    ("bogus", "invalid", (1, "expected cluster, info, verify, sandbox, help, ?, exit or quit, found 'bogus'")),
+    ("bogus", "invalid", (1, "expected cluster, status, info, verify, sandbox, help, ?, exit or quit, found 'bogus'")),
 ]
 
 

@@ -43,7 +43,7 @@ WORDS = sorted({w for f in g.forms for w in f.notation.replace("[", " ").replace
                 if not w.startswith("<")}
                | set(g.type("cluster_config").params) | set(g.type("certificate_name").choices)
                | {v for t in g.types.values() for v in t.choices}
-               | {"1.1", "x.pem", "'a b'", '"c d"', "'", '"', "''", "rladmin", "12", "-", "HIGH:!MD5", "--json"})
+               | {"1.1", "9443", "80", "13000-13010", "set", "db_conns", "x.pem", "'a b'", '"c d"', "'", '"', "''", "rladmin", "12", "-", "HIGH:!MD5", "--json"})
 
 
 @settings(max_examples=3000, deadline=None)
@@ -73,14 +73,21 @@ def _form_words(data, elements):
                 for name in names:
                     p = vt.params[name]
                     out.append(name)
-                    if p.readonly:
+                    if not p.settable:
                         out.append("x")
                     else:
-                        out += _form_words(data, [gm.Element("value", type=p.type, dest=name)])
+                        out += _form_words(data, list(p.elements))
+                        if p.values[-1].repeat and data.draw(st.booleans()):
+                            out += _form_words(data, [p.values[-1]])
             elif vt.kind == "enum":
                 out.append(data.draw(st.sampled_from(sorted(vt.choices) + ["bogus", "'1.2'"])))
             elif el.type == "int":
                 out.append(data.draw(st.sampled_from(["1", "2", "03", "x", "-1"])))
+            elif vt.kind == "range":  # the bounds, and just outside them
+                edges = [vt.minimum, vt.minimum - 1] + ([vt.maximum, vt.maximum + 1] if vt.maximum is not None else [10**6])
+                out.append(str(data.draw(st.sampled_from(edges))))
+            elif el.type == "port_range":
+                out.append(data.draw(st.sampled_from(["11000", "13000-13010", "0", "65536", "20-10", "1-", "x"])))
             else:
                 out.append(data.draw(st.sampled_from(["x.pem", "'a b.pem'", '"c \\" d"', "HIGH:!MD5", "''", "--json"])))
     return out

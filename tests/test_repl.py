@@ -5,6 +5,7 @@ prompt_toolkit keeps what one prompt did not read for the next one.
 """
 from __future__ import annotations
 
+import re
 import io
 import json
 import os
@@ -118,8 +119,8 @@ def test_ctrl_c_clears_the_line(shell, sandbox_path):
 def test_question_mark_shows_what_comes_next_and_keeps_the_line(shell, sandbox_path):
     s = shell("cluster config ?min_data_TLS_version ?1.3\rexit\r")
     assert s.code == 0, s.err
-    assert "  sentinel_tls_mode           TLS mode of the discovery service" in s.out
-    assert "Usage: cluster config <parameter> <value> [ <parameter> <value> ... ]" in s.out
+    assert re.search(r"\n  sentinel_tls_mode +TLS mode of the discovery service", s.out)
+    assert "Usage: cluster config <parameter> <value> [ <parameter> <value> ... ] [ --json ]" in s.out
     assert "  1.3  TLS 1.3 only" in s.out
     assert state(sandbox_path)["cluster"]["min_data_TLS_version"] == "1.3"  # the line ran, without '?'
 
@@ -131,7 +132,7 @@ def test_question_mark_on_an_empty_line_lists_the_commands(shell):
 
 def test_question_mark_after_a_mistake_names_it(shell):
     s = shell("cluster bogus ?\x15exit\r")
-    assert "error: column 9: expected certificate or config, found 'bogus'" in s.out
+    assert "error: column 9: expected certificate, config or ocsp, found 'bogus'" in s.out
 
 
 def test_question_mark_inside_quotes_is_literal(shell):
@@ -145,7 +146,7 @@ def test_help_commands(shell):
     s = shell("help\rhelp cluster config\rhelp cluster certificate set\rexit\r")
     assert s.code == 0, s.err
     assert "Commands:" in s.out
-    assert "Usage: cluster config <parameter> <value> [ <parameter> <value> ... ]" in s.out
+    assert "Usage: cluster config <parameter> <value> [ <parameter> <value> ... ] [ --json ]" in s.out
     assert "Usage: cluster certificate set <certificate_name> certificate_file <path> [ key_file <path> ]" in s.out
 
 
@@ -216,7 +217,7 @@ def test_toolbar_target_usage_and_error(built, sandbox_path):
     text = "".join(t for _, t in built.toolbar())
     assert f"sandbox {sandbox_path}" in text and "<TAB> completes" in text
     text = "".join(t for _, t in built.toolbar_for("cluster config min", width=400))
-    assert text.startswith(" cluster config <parameter> <value> [ <parameter> <value> ... ]")
+    assert text.startswith(" cluster config <parameter> <value> [ <parameter> <value> ... ] [ --json ]")
     assert text.endswith(f" sandbox {sandbox_path} ") and len(text) == 400
     text = "".join(t for _, t in built.toolbar_for("cluster config min", width=60))
     assert text.startswith(" cluster config <parameter>") and "sandbox" not in text  # usage first

@@ -29,7 +29,7 @@ def no_keys(*texts: str) -> bool:
 def test_info_cluster_and_config(served, sandbox):
     r = served.shell("info", "cluster")
     assert r.returncode == 0, r.stderr
-    assert "name: cluster.sandbox.local" in r.stdout and "min_control_TLS_version: 1.2" in r.stdout
+    assert "    cnm_https_port: " in r.stdout and "    min_control_TLS_version: 1.2" in r.stdout
     r = served.shell("cluster", "config", "min_data_TLS_version", "1.3", "sentinel_tls_mode", "required",
                      "encrypt_pkeys", "enabled", "data_cipher_suites_tls_1_3", "TLS_AES_256_GCM_SHA384")
     assert (r.returncode, r.stdout) == (0, "Cluster configured successfully\n"), r.stderr
@@ -115,7 +115,7 @@ def test_dry_run_help_and_make_certs_over_rest(served, certfactory, tmp_path):
     r = served.shell("--dry-run", "cluster", "certificate", "set", "proxy", "certificate_file", str(c.cert),
                      "key_file", str(c.key))
     assert r.returncode == 0 and "Dry run, nothing changed" in r.stdout and no_keys(r.stdout)
-    r = served.shell("help")
+    r = served.shell("help", "cluster")
     assert r.returncode == 0 and "cluster certificate set" in r.stdout
     r = served.shell("sandbox", "make-certs", str(tmp_path / "practice"))  # local: runs on this machine
     assert r.returncode == 0, r.stderr

@@ -195,9 +195,9 @@ def curl_json(served: Served, method: str, path: str, body: dict | None = None) 
 
 
 def rs_error_body(body) -> bool:
-    return (isinstance(body, dict) and set(body) == {"error_code", "description"}
-            and isinstance(body["error_code"], str) and body["error_code"]
-            and isinstance(body["description"], str) and body["description"])
+    from server_fixtures import rs_error_body
+
+    return rs_error_body(body)
 
 
 def db_client(served: Served, *, tls: bool = True, ca: str | None = None, timeout: float = 5, **kw) -> redis.Redis:
@@ -707,7 +707,7 @@ def test_tls_mode_disabled_makes_the_endpoint_plain_and_enabled_restores_tls(dat
 
     status, body = curl_json(database, "PUT", "/v1/bdbs/1", {"tls_mode": "sometimes"})
     assert status == 406 and rs_error_body(body), body
-    assert "tls_mode" in body["description"]
+    assert "tls_mode" in body["message"]
     assert curl_json(database, "GET", "/v1/bdbs/1")[1]["tls_mode"] == "enabled"
     assert db_works(database)
 
@@ -843,7 +843,7 @@ def test_cipher_settings_are_validated_by_the_shell_and_over_rest(server):
         _refused(shell(server, "cluster", "config", "data_cipher_list", cipher), why)
         status, _, body = server.request("PUT", "/v1/cluster", json.dumps({"data_cipher_list": cipher}).encode(),
                                          {"Content-Type": "application/json"})
-        assert status == 400 and rs_error_body(body) and why in body["description"], body
+        assert status == 400 and rs_error_body(body) and why in body["message"], body
     # the shell on the REST API refuses before sending anything
     r = server.shell("cluster", "config", "data_cipher_list", "RC4-SHA")
     _refused(subprocess.CompletedProcess(r, r.returncode, r.stdout, r.stderr), "RC4")
@@ -851,7 +851,7 @@ def test_cipher_settings_are_validated_by_the_shell_and_over_rest(server):
     status, _, body = server.request("PUT", "/v1/cluster",
                                      json.dumps({"data_cipher_list": "TLS_AES_256_GCM_SHA384"}).encode(),
                                      {"Content-Type": "application/json"})
-    assert status == 400 and rs_error_body(body) and "locked out" in body["description"], body
+    assert status == 400 and rs_error_body(body) and "locked out" in body["message"], body
     _refused(shell(server, "cluster", "config", "data_cipher_suites_tls_1_3", "AES128-SHA"),
              "AES128-SHA", "TLS 1.3")
     assert state(server)["cluster"]["data_cipher_list"] == default  # nothing stored by the refusals

@@ -37,7 +37,9 @@ EXAMPLES = {"changes": 80, "bodies": 80, "headers": 90, "certificates": 60, "raw
 
 _cluster = json.load(open(os.path.join(os.path.dirname(rladmin_py.__file__), "data", "cluster_defaults.json")))
 CLUSTER_KEYS = sorted(_cluster)
-TLS_PARAMS = gm.load().type("cluster_config").params
+TLS_PARAMS = {n: p for n, p in gm.load().type("cluster_config").params.items()  # the TLS surface
+              if ("TLS" in n or "cipher" in n or n in ("sentinel_tls_mode", "encrypt_pkeys", "http_support"))
+              and not p.renamed}
 TLS_KEYS = sorted(TLS_PARAMS)
 PLAUSIBLE = ["1.2", "1.3", "1.1", "1", "1.0", "TLSv1.2", "", "required", "allowed", "disabled", "enabled", True, False,
              "HIGH:!MD5", "DEFAULT:!3DES", ["TLS_AES_256_GCM_SHA384"], [], [""], ["a", 1], {"a": 1}, 0, -1, None,

@@ -647,6 +647,64 @@ class RestBackend:
                                     "back); its nodes were not listed") from None
         return [{"uid": n.get("uid"), "addr": n.get("addr"), "status": "updated"} for n in nodes if isinstance(n, dict)]
 
+    # -- the other objects: policy, services, auditing, shards, OCSP, certificate upkeep ------------
+    def _get(self, path: str) -> dict:
+        return self._expect_object(self._request("GET", path), f"GET {path}")
+
+    def _put(self, path: str, body: dict, check: str) -> dict:
+        """PUT an object, then every field sent must be in the answer with the value sent (a
+        partial answer is read back with GET)."""
+        answer = self._request("PUT", path, body, check=check)
+        if not isinstance(answer, dict) or not set(body) <= set(answer):
+            answer = self._get(path)
+        for field, sent in body.items():
+            if field in answer and not _same_value(sent, answer[field]):
+                raise UnconfirmedChange(f"the cluster answered 200 to PUT {path} but shows {_one_line(field, 80)} "
+                                        f"{_shown_value(answer[field])}, not {_shown_value(sent)}: the change may "
+                                        f"not have been applied: check with '{check}'", error_code="not_applied")
+        return answer
+
+    def get_policy(self) -> dict:
+        return self._get("/v1/cluster/policy")
+
+    def get_services(self) -> dict:
+        return self._get("/v1/cluster/services_configuration")
+
+    def update_services(self, changes: dict) -> dict:
+        return self._put("/v1/cluster/services_configuration", changes, "rladmin-py info cluster")
+
+    def get_auditing(self) -> dict:
+        return self._get("/v1/cluster/auditing/db_conns")
+
+    def update_auditing(self, changes: dict) -> dict:
+        return self._put("/v1/cluster/auditing/db_conns", changes, "rladmin-py info cluster")
+
+    def get_shards(self) -> list[dict]:
+        answer = self._request("GET", "/v1/shards")
+        if not isinstance(answer, list):
+            raise ConnectionProblem(f"{self.url} answered GET /v1/shards with something other than a list of shards")
+        return answer
+
+    def get_ocsp(self) -> dict:
+        return self._get("/v1/ocsp")
+
+    def update_ocsp(self, changes: dict) -> dict:
+        return self._put("/v1/ocsp", changes, "rladmin-py cluster ocsp config <parameter>")
+
+    def get_ocsp_status(self) -> dict:
+        return self._get("/v1/ocsp/status")
+
+    def test_ocsp(self) -> dict:
+        return self._expect_object(self._request("POST", "/v1/ocsp/test", {}, long=True), "POST /v1/ocsp/test")
+
+    def rotate_certificates(self, name: str | None = None) -> list[dict]:
+        self._request("POST", "/v1/cluster/certificates/rotate", {"name": name} if name else {}, long=True,
+                      check="rladmin-py cluster certificate show")
+        return []
+
+    def delete_certificate(self, name: str) -> None:
+        self._request("DELETE", f"/v1/cluster/certificates/{name}", check="rladmin-py cluster certificate show")
+
     def _expect_object(self, answer, what: str) -> dict:
         if not isinstance(answer, dict):
             raise ConnectionProblem(f"{self.url} answered {what} with something other than a JSON object; "

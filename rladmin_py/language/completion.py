@@ -118,6 +118,15 @@ def _inner_meta(node: Node) -> str:
     return meta
 
 
+def pending_element(vt: gm.ValueType, pending: tuple) -> gm.Element:
+    """The word a parameter's value waits for (pending = (name, position, more))."""
+    return vt.params[pending[0]].elements[pending[1]]
+
+
+def pending_rest(vt: gm.ValueType, pending: tuple) -> str:
+    return " ".join(el.notation() for el in vt.params[pending[0]].elements[pending[1] + 1:]) or "<Enter>"
+
+
 def _line_params(site: _Site, vt: gm.ValueType) -> set[str]:
     """Parameter names given anywhere on the line (except the word being completed)."""
     skip = site.current.start if site.current is not None else -1
@@ -183,14 +192,20 @@ def _candidates(states: list[State], prefix: str, quote: str, space: str, back: 
                 add_value(vt)
         elif node.op == PARAMS:
             used, pending = extra if extra is not None else ((), None)
-            if pending is None:
+            if pending is not None:
+                el = pending_element(node.vt, pending)
+                if el.kind == "keyword":
+                    if not quote and el.text.startswith(prefix):
+                        add(el.text, el.text, "", KEYWORD)
+                else:
+                    add_value(grammar().type(el.type))
+            if pending is None or pending[2]:
                 given = set(used) | (_line_params(site, node.vt) if site else set())
                 for name, p in node.vt.params.items():
-                    if p.readonly or name in given or quote or not name.startswith(prefix):
+                    if not p.settable or name in given or quote or not name.startswith(prefix) or \
+                            (used and node.vt.single):
                         continue
                     add(name, name, p.description, PARAMETER)
-            else:
-                add_value(grammar().type(node.vt.params[pending].type))
         elif node.op == TEXT:
             for word, desc in help_words(extra or (), prefix):
                 add(word, word, desc, COMMAND)
@@ -350,13 +365,20 @@ def _next_help(line: str, cursor: int) -> NextHelp:
                 rows.setdefault("<Enter>", "list the commands")
         elif node.op == PARAMS:
             used, pending = extra if extra is not None else ((), None)
-            if pending is None:
+            if pending is not None:
+                el = pending_element(node.vt, pending)
+                if el.kind == "keyword":
+                    if el.text.startswith(prefix):
+                        rows.setdefault(el.text, f"then {pending_rest(node.vt, pending)}")
+                else:
+                    value_rows(g.type(el.type), el.label or el.type)
+            if pending is None or pending[2]:
+                if pending is not None:
+                    rows.setdefault(*ENTER)
                 given = set(used) | _line_params(site, node.vt)
                 for name, p in node.vt.params.items():
-                    if not p.readonly and name not in given and name.startswith(prefix):
+                    if p.settable and name not in given and name.startswith(prefix) and not (used and node.vt.single):
                         rows.setdefault(name, p.description)
-            else:
-                value_rows(g.type(node.vt.params[pending].type), node.vt.params[pending].type)
         else:
             el = node.el
             if el.kind in ("keyword", "flag"):

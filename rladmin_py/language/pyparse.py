@@ -72,13 +72,31 @@ def _token() -> pp.ParserElement:
     return (dq | sq | open_quote | bare).set_name("a value")
 
 
+class _Furthest(pp.ParseExpression):
+    """Alternatives where a fatal error in one does not stop the next: the first that matches
+    wins; when none does, the error found furthest along the line (the first of equals)."""
+
+    def parseImpl(self, instring, loc, do_actions=True):
+        best = None
+        for e in self.exprs:
+            try:
+                return e._parse(instring, loc, do_actions)
+            except pp.ParseBaseException as err:
+                fatal = isinstance(err, pp.ParseFatalException)
+                rank = (fatal, err.loc)
+                if best is None or rank > best[0]:
+                    best = (rank, err)
+        raise best[1]
+
+
 class _Builder:
     def __init__(self, grammar: gm.Grammar):
         self.g = grammar
 
     # -- values -------------------------------------------------------------------------
     def value(self, el: gm.Element, label: str, param: str = "", soft: bool = False) -> pp.ParserElement:
-        """A value element; ``soft`` (inside ``[ ]``): a mismatch lets the optional part be skipped."""
+        """A value element; ``soft`` (inside ``[ ]``, or a list's next item): a mismatch lets the
+        optional part be skipped (a list item that starts with a digit stays an error)."""
         vt = self.g.type(el.type)
         if vt.kind == "params":
             return self.params(vt, label)
@@ -93,15 +111,18 @@ class _Builder:
                 if word not in choices:
                     if soft:
                         raise pp.ParseException(s, loc, f"expected {gm.one_of(choices)}")
-                    what = f"invalid value '{word}' for {param}" if param else f"unknown {el.type.replace('_', ' ')} '{word}'"
+                    what = (f"invalid value '{word}' for {param}" if param else f"unknown {label} parameter '{word}'"
+                            if el.type.endswith(".name") else f"unknown {el.type.replace('_', ' ')} '{word}'")
                     raise _fatal(s, loc, f"{what}: expected {gm.one_of(choices)}{_suggest(word, choices)}")
                 return [(dest, word)]
 
             return tok.copy().set_parse_action(check_enum).set_name(f"{el.type.replace('_', ' ')} ({gm.one_of(choices)})")
-        if el.type == "int":
+        if el.type == "int" and not param:
 
             def check_int(s, loc, toks):
                 if not toks[0].isdigit():
+                    if soft:
+                        raise pp.ParseException(s, loc, "expected a whole number")
                     raise _fatal(s, loc, f"expected a whole number, found '{toks[0]}'")
                 return [(dest, int(toks[0]))]
 
@@ -110,40 +131,76 @@ class _Builder:
             rest = pp.Regex(r".*").leave_whitespace()
             return pp.Opt(pp.White(" \t")).suppress() + rest.set_parse_action(lambda t: [(dest, t[0].strip())])
 
-        def check_nonempty(s, loc, toks):
-            if not toks[0]:
-                raise _fatal(s, loc, f"empty {el.type.replace('_', ' ')}")
-            return [(dest, toks[0])]
+        def check(s, loc, toks):
+            word = toks[0]
+            problem = gm.value_problem(vt, word, param or el.label or el.dest)
+            if problem is not None:
+                if soft and not word[:1].isdigit():
+                    raise pp.ParseException(s, loc, problem)
+                if not word and not param:
+                    problem = f"empty {el.type.replace('_', ' ')}"
+                raise _fatal(s, loc, problem)
+            return [(dest, int(word) if vt.numeric else word)]
 
-        return tok.copy().set_parse_action(check_nonempty).set_name(f"<{el.type}>")
+        return tok.copy().set_parse_action(check).set_name(vt.describe() if vt.kind == "range" else f"<{el.type}>")
+
+    def param_value(self, p: gm.Param, label: str) -> pp.ParserElement:
+        """A parameter's value words; the result is ``(name, value)``: one value, a list, or a
+        dict by part name (as :func:`.walker.match` gives them)."""
+        pieces = []
+        for el in p.elements:
+            if el.kind == "keyword":
+                pieces.append(pp.Keyword(el.text, ident_chars=_IDENT).set_name(el.text).suppress())
+                continue
+            what = el.dest if p.compound else p.name
+            one = self.value(gm.Element("value", type=el.type, dest=el.dest), label, what)
+            one.set_name(f"a value for {what} ({self.g.type(el.type).describe()})")
+            if el.repeat:
+                more = self.value(gm.Element("value", type=el.type, dest=el.dest), label, what, soft=True)
+                one = one + pp.ZeroOrMore(more)
+            pieces.append(one)
+        expr = pieces[0]
+        for piece in pieces[1:]:
+            expr = expr - piece
+
+        def shape(s, loc, toks):  # (pyparsing passes a parse action's arguments by its arity)
+            if p.compound:
+                return [(p.name, {dest: val for dest, val in toks})]
+            if p.values[0].repeat:
+                return [(p.name, [val for _, val in toks])]
+            return [(p.name, toks[0][1])]
+
+        return pp.And([expr]).set_parse_action(shape)  # a new element: the value's own check stays
 
     def params(self, vt: gm.ValueType, label: str) -> pp.ParserElement:
+        from .walker import renamed_message
+
         alternatives = []
         for p in vt.params.values():
             kw = pp.Keyword(p.name, ident_chars=_IDENT)
-            if p.readonly:
+            if not p.settable:
 
-                def readonly(s, loc, toks, name=p.name):
-                    raise _fatal(s, loc, f"{name} is read-only: it cannot be set with {label}")
+                def refused(s, loc, toks, p=p):
+                    message = renamed_message(p, label) if p.renamed else \
+                        f"{p.name} is read-only: it cannot be set with {label}"
+                    raise _fatal(s, loc, message)
 
-                alternatives.append(kw.copy().set_parse_action(readonly))
+                alternatives.append(kw.copy().set_parse_action(refused))
                 continue
-            value = self.value(gm.Element("value", type=p.type, dest=p.name), label, p.name)
-            value.set_name(f"a value for {p.name} ({self.g.type(p.type).describe()})")
 
             def located(s, loc, toks):
                 (dest, val) = toks[0]
                 return [(dest, val, loc)]
 
-            alternatives.append((kw.suppress() - value).set_parse_action(located))
-        names = list(vt.params)
+            alternatives.append((kw.suppress() - self.param_value(p, label)).set_parse_action(located))
+        names = [n for n, p in vt.params.items() if p.settable]
         one = pp.MatchFirst(alternatives).set_name(f"a {label} parameter")
 
         def unknown(s, loc, toks):
             word = toks[0]
             raise _fatal(s, loc, f"unknown {label} parameter '{word}'{_suggest(word, names)}")
 
-        bad = pp.Regex(r"\S+").set_parse_action(unknown)
+        bad = pp.Regex(r"(?!--)\S+").set_parse_action(unknown)  # a --flag after the table is the form's
 
         def collect(s, loc, toks):
             seen: dict = {}
@@ -153,6 +210,13 @@ class _Builder:
                 seen[name] = val
             return [("params", seen)]
 
+        if vt.single:
+            def only_one(s, loc, toks):
+                raise _fatal(s, loc, f"{label} takes one parameter at a time")
+
+            more = pp.Regex(r"\S+").set_parse_action(only_one) if vt.single else None
+            return (one + pp.Opt(pp.FollowedBy(pp.MatchFirst([pp.Keyword(n, ident_chars=_IDENT) for n in vt.params])) + more)
+                    ).set_parse_action(collect) | bad
         return (pp.OneOrMore(one) + pp.Opt(bad)).set_parse_action(collect) | bad
 
     # -- forms ----------------------------------------------------------------------------
@@ -232,9 +296,13 @@ class _Builder:
             words = " ".join(group[0].words[: depth + 1])
             exprs.append(kw - self.trie(group, depth + 1, words))
             names.append(word)
+        tails = []
         for form, el in alternatives:
-            exprs.append(self.form_tail(form, depth))
+            tails.append(self.form_tail(form, depth))
             names.append(_label(self.g, el, " ".join(form.words)) if el is not None else "end of line")
+        # several forms led by a value (``cluster ocsp config <name>`` and ``... <name> set <value>``):
+        # each is tried, and the one that went furthest gives the error
+        exprs += [_Furthest(tails)] if len(tails) > 1 else tails
         choice = pp.MatchFirst(exprs)
         subject = f"after '{what}'" if what else ""
         choice.set_name(f"{gm.one_of(names)}{' ' + subject if subject else ''}")

@@ -117,7 +117,7 @@ def _expand(state: State) -> tuple[State, ...]:
             visit((fi, node.alt, None))
             return
         out.append(st)
-        if node.op == PARAMS and extra is not None and extra[1] is None:
+        if node.op == PARAMS and params_ended(extra):
             visit((fi, node.next, None))  # at least one pair given: the table may end here
 
     visit(state)
@@ -163,7 +163,7 @@ def initial_for(tok: Token) -> list[State]:
 
 
 def _value_role(vt: gm.ValueType) -> str:
-    if vt.kind == "enum" or vt.name == "int":
+    if vt.kind == "enum" or vt.numeric or vt.name == "port_range":
         return "value"
     if vt.name == "path":
         return "path"
@@ -172,21 +172,36 @@ def _value_role(vt: gm.ValueType) -> str:
 
 def value_ok(vt: gm.ValueType, tok: Token) -> bool:
     """Whether a word is a valid value of a type: the one rule, for the walk and the fast match."""
-    if not tok.closed:
-        return False
-    if vt.kind == "enum":
-        return tok.value in vt.choices
-    if vt.name == "int":
-        return tok.value.isdigit()
-    return tok.value != ""
+    return tok.closed and gm.value_problem(vt, tok.value, "") is None
 
 
 def _step(state: State, tok: Token) -> tuple[State, str, tuple] | None:
     """The state after ``tok``, the token's role and the argument it gives, or None when this
     state cannot take it. The argument is ``((key, value),)`` or ``()``: values converted as the
-    pyparsing parser converts them (``int`` to int), a flag True, a ``params`` value keyed
-    ``("params", name)``."""
+    pyparsing parser converts them (numbers to int), a flag True, a ``params`` value keyed
+    ``("params", name)`` (``("params", name, dest)`` in a compound value, ``("params", name, "+")``
+    for each item of a list)."""
     return _stepped(state, tok.text, tok.value, tok.quote, tok.closed)
+
+
+def _param_step(p: gm.Param, pos: int, tok: Token):
+    """A parameter's value, word ``pos``: (what is pending after it, role, argument) or None.
+    Pending is ``(name, position, more)``; ``more``: a list that has its first item (it may
+    end, or take another)."""
+    el = p.elements[pos]
+    if el.kind == "keyword":
+        if tok.quote or tok.text != el.text:
+            return None
+        role, arg = "keyword", ()
+    else:
+        vt = grammar().type(el.type)
+        if not value_ok(vt, tok):
+            return None
+        key = ("params", p.name, "+") if el.repeat else ("params", p.name, el.dest) if p.compound else ("params", p.name)
+        role, arg = _value_role(vt), ((key, _converted(vt, tok)),)
+    if el.repeat:
+        return (p.name, pos, True), role, arg
+    return ((p.name, pos + 1, False) if pos + 1 < len(p.elements) else None), role, arg
 
 
 @functools.lru_cache(maxsize=8192)
@@ -214,20 +229,27 @@ def _stepped(state: State, text: str, value: str, quote: str, closed: bool) -> t
         return (fi, ni, words + (tok.value,)), "help", ()
     if op == PARAMS:
         used, pending = extra if extra is not None else ((), None)
-        if pending is None:
-            p = node.vt.params.get(tok.value) if not tok.quote else None
-            if p is None or p.readonly or p.name in used:
+        if pending is not None:
+            name, pos, more = pending
+            taken = _param_step(node.vt.params[name], pos, tok)
+            if taken is not None:
+                return (fi, ni, (used, taken[0])), taken[1], taken[2]
+            if not more:
                 return None
-            return (fi, ni, (used + (p.name,), p.name)), "parameter", ()
-        vt = grammar().type(node.vt.params[pending].type)
-        if value_ok(vt, tok):
-            return (fi, ni, (used, None)), _value_role(vt), ((("params", pending), _converted(vt, tok)),)
-        return None
+        p = node.vt.params.get(tok.value) if not tok.quote else None
+        if p is None or not p.settable or p.name in used or (used and node.vt.single):
+            return None
+        return (fi, ni, (used + (p.name,), (p.name, 0, False))), "parameter", ()
     return None  # END
 
 
 def _converted(vt: gm.ValueType, tok: Token) -> object:
-    return int(tok.value) if vt.name == "int" else tok.value
+    return int(tok.value) if vt.numeric else tok.value
+
+
+def params_ended(extra) -> bool:
+    """Whether a params table's walk may end here (no value pending, or a list has its first item)."""
+    return extra is not None and (extra[1] is None or extra[1][2])
 
 
 def _advance(states: list[State], tok: Token) -> tuple[list[State], str | None]:
@@ -244,26 +266,38 @@ def _accepts_prefix(state: State, tok: Token) -> bool:
     """Could ``tok`` (the word still being typed at the end of the line) become valid here?"""
     fi, ni, extra = state
     node = programs()[fi].nodes[ni]
-    value = tok.value
     if node.op == MATCH:
         el = node.el
         if el.kind in ("keyword", "flag"):
             return not tok.quote and el.text.startswith(tok.text)
-        vt = grammar().type(el.type)
-    elif node.op == PARAMS:
+        return _value_prefix(grammar().type(el.type), tok)
+    if node.op == PARAMS:
         used, pending = extra if extra is not None else ((), None)
-        if pending is None:
-            return not tok.quote and any(n.startswith(value) and not p.readonly and n not in used
-                                         for n, p in node.vt.params.items())
-        vt = grammar().type(node.vt.params[pending].type)
-    else:
-        return node.op == TEXT
+        if pending is not None:
+            name, pos, more = pending
+            el = node.vt.params[name].elements[pos]
+            if el.kind == "keyword" and not tok.quote and el.text.startswith(tok.text):
+                return True
+            if el.kind == "value" and _value_prefix(grammar().type(el.type), tok):
+                return True
+            if not more:
+                return False
+        return not tok.quote and not (used and node.vt.single) and any(
+            n.startswith(tok.value) and p.settable and n not in used for n, p in node.vt.params.items())
+    return node.op == TEXT
+
+
+def _value_prefix(vt: gm.ValueType, tok: Token) -> bool:
+    value = tok.value
     if not tok.closed:
         return True
     if vt.kind == "enum":
         return any(c.startswith(value) for c in vt.choices)
-    if vt.name == "int":
-        return value.isdigit() or value == ""
+    if vt.numeric:  # digits that may still become a number in range
+        return value == "" or value.isdigit() and (vt.maximum is None or int(value[:12]) <= vt.maximum)
+    if vt.name == "port_range":
+        parts = value.split("-")
+        return len(parts) <= 2 and all(p == "" or p.isdigit() and int(p[:6]) <= 65535 for p in parts)
     return True
 
 
@@ -278,9 +312,10 @@ def _expected_label(state: State) -> str:
         return "command words"
     if node.op == PARAMS:
         used, pending = extra if extra is not None else ((), None)
-        if pending is None:
+        if pending is None or pending[2]:
             return f"a {prog.label} parameter"
-        return f"a value for {pending}"
+        el = node.vt.params[pending[0]].elements[pending[1]]
+        return el.text if el.kind == "keyword" else f"a value for {_value_name(node.vt.params[pending[0]], el)}"
     el = node.el
     if el.kind != "value":
         return el.text
@@ -288,6 +323,20 @@ def _expected_label(state: State) -> str:
     if vt.kind == "enum":
         return "a " + el.type.replace("_", " ")
     return el.notation()
+
+
+def _value_name(p: gm.Param, el: gm.Element) -> str:
+    """How messages name a parameter's value: the parameter, or in a compound value its part."""
+    return el.dest if p.compound else p.name
+
+
+def param_value_error(p: gm.Param, el: gm.Element, tok: Token) -> str:
+    """The message for a word that is not the parameter's next value word (walk and pyparsing alike)."""
+    if el.kind == "keyword":
+        return f"expected {el.text} after {p.name}, found '{tok.value}'"
+    if not tok.closed:
+        return f"unterminated quote {tok.quote}"
+    return gm.value_problem(grammar().type(el.type), tok.value, _value_name(p, el)) or f"unexpected '{tok.value}'"
 
 
 def error_for(states: list[State], tok: Token) -> str:
@@ -300,15 +349,19 @@ def error_for(states: list[State], tok: Token) -> str:
         used, pending = extra if extra is not None else ((), None)
         label = programs()[fi].label
         if pending is not None:
-            vt = grammar().type(node.vt.params[pending].type)
-            if vt.kind == "enum":
-                return f"invalid value '{word}' for {pending}: expected {gm.one_of(list(vt.choices))}"
-            return f"empty value for {pending}" if tok.closed else f"unterminated quote {tok.quote}"
+            name, pos, more = pending
+            p = node.vt.params[name]
+            if not more or (not tok.quote and word[:1].isdigit()):
+                return param_value_error(p, p.elements[pos], tok)
         p = node.vt.params.get(word)
+        if p is not None and p.renamed:
+            return renamed_message(p, label)
         if p is not None and p.readonly:
             return f"{word} is read-only: it cannot be set with {label}"
         if p is not None and word in used:
             return f"{word} is given more than once"
+        if used and node.vt.single and p is not None:
+            return f"{label} takes one parameter at a time"
         if not any(programs()[f].nodes[n].op == END for f, n, _ in states):
             return f"unknown {label} parameter '{word}'"
     if not tok.closed:
@@ -316,14 +369,23 @@ def error_for(states: list[State], tok: Token) -> str:
     nodes = [programs()[fi].nodes[ni] for fi, ni, _ in states]
     if len(nodes) == 1 and nodes[0].op == MATCH and nodes[0].el.kind == "value":
         vt = grammar().type(nodes[0].el.type)
+        if vt.kind == "enum" and vt.name.endswith(".name"):
+            return (f"unknown {programs()[states[0][0]].label} parameter '{word}': "
+                    f"expected {gm.one_of(list(vt.choices))}")
         if vt.kind == "enum":
             return f"unknown {vt.name.replace('_', ' ')} '{word}': expected {gm.one_of(list(vt.choices))}"
         if vt.name == "int":
             return f"expected a whole number, found '{word}'"
+        if vt.numeric:
+            return gm.value_problem(vt, word, nodes[0].el.label or nodes[0].el.dest) or f"unexpected '{word}'"
     if all(n.op == END for n in nodes):
         return f"unexpected '{word}'"
     labels = [_expected_label(st) for st in states]
     return f"expected {gm.one_of(labels)}, found '{word}'"
+
+
+def renamed_message(p: gm.Param, label: str) -> str:
+    return f"{p.name} is the old name of {p.renamed}: use {label} {p.renamed} <value>"
 
 
 # -- analysis: roles, validation, the command being typed ---------------------------------------
@@ -512,7 +574,13 @@ def match(line: str):
     out: dict = {}
     for key, value in captured:
         if isinstance(key, tuple):
-            out.setdefault("params", {})[key[1]] = value
+            params = out.setdefault("params", {})
+            if len(key) == 2:
+                params[key[1]] = value
+            elif key[2] == "+":
+                params.setdefault(key[1], []).append(value)
+            else:
+                params.setdefault(key[1], {})[key[2]] = value
         else:
             out[key] = value
     node = progs[fi].nodes[ni]

@@ -88,7 +88,7 @@ def new_state(name: str = DEFAULT_CLUSTER_NAME) -> dict:
     nodes = []
     for uid in range(1, NODE_COUNT + 1):
         node = copy.deepcopy(template)
-        node.update(uid=uid, addr=f"10.0.0.{uid}", status="active", shard_list=[uid], uptime=0)
+        node.update(uid=uid, addr=f"10.0.0.{uid}", status="active", shard_list=[1] if uid == 1 else [], uptime=0)
         nodes.append(node)
     records = {n: held(c["cert"]) for n, c in certificates.items()}
     return {
@@ -303,6 +303,159 @@ class SandboxCluster:
     def close(self) -> None:
         self.store.close()
 
+    # -- more of the REST API: policy, services, auditing, shards, OCSP, certificate upkeep --------
+    def get_policy(self) -> dict:
+        """``GET /v1/cluster/policy``: the sandbox keeps RS's defaults unless changed."""
+        from ..layouts import SANDBOX_DEFAULTS
+
+        return {**SANDBOX_DEFAULTS["policy"], **self.store.view().get("policy", {})}
+
+    def update_policy(self, changes: dict) -> dict:
+        current = self.get_policy()
+        if not isinstance(changes, dict):
+            raise BackendError("the request body must be a JSON object", error_code="invalid_schema", status=400)
+        for key, value in changes.items():
+            if key not in current or type(value) is not type(current[key]):
+                raise BackendError(f"invalid policy field {key!r}", error_code="invalid_schema", status=400)
+        with self.store.update() as state:
+            state.setdefault("policy", {}).update(changes)
+        return self.get_policy()
+
+    def get_services(self) -> dict:
+        """``GET /v1/cluster/services_configuration`` ({service: {"operating_mode": ...}})."""
+        from ..language import grammar as gm
+
+        stored = self.store.view().get("services_configuration", {})
+        # [guess] every service is enabled on a new cluster
+        return {name: dict(stored.get(name, {"operating_mode": "enabled"})) for name in gm.load().type("service").choices}
+
+    def update_services(self, changes: dict) -> dict:
+        from ..language import grammar as gm
+
+        services = gm.load().type("service").choices
+        if not isinstance(changes, dict) or not changes:
+            raise BackendError("the request body must be an object of services", error_code="invalid_schema", status=400)
+        for name, value in changes.items():
+            if name not in services:
+                raise BackendError(f"unknown service {name!r}", error_code="invalid_schema", status=400)
+            if not isinstance(value, dict) or value.get("operating_mode") not in ("enabled", "disabled") or len(value) != 1:
+                raise BackendError(f"{name}: expected {{\"operating_mode\": \"enabled\" or \"disabled\"}}",
+                                   error_code="invalid_schema", status=400)
+        with self.store.update() as state:
+            state.setdefault("services_configuration", {}).update(copy.deepcopy(changes))
+        return self.get_services()
+
+    def get_auditing(self) -> dict:
+        """``GET /v1/cluster/auditing/db_conns`` (the documented example's fields)."""
+        return {"audit_reconnect_interval": 1, "audit_reconnect_max_attempts": 0,
+                **self.store.view().get("db_conns_auditing", {})}
+
+    def update_auditing(self, changes: dict) -> dict:
+        from .. import cluster_settings
+        from ..language import grammar as gm
+
+        param = gm.load().type("cluster_config").params["auditing"]
+        problem = cluster_settings.value_problem(param, changes, "db_conns")
+        if problem is None and set(changes) - {el.dest for el in param.values}:
+            problem = f"unknown field {sorted(set(changes) - {el.dest for el in param.values})[0]!r}"
+        if problem:
+            raise BackendError(problem, error_code="invalid_schema", status=400)
+        with self.store.update() as state:
+            state["db_conns_auditing"] = copy.deepcopy(changes)
+        return self.get_auditing()
+
+    def get_shards(self) -> list[dict]:
+        """``GET /v1/shards``: the sandbox's databases' shards, placed on its nodes."""
+        from ..layouts import sample_shards
+
+        state = self.store.view()
+        return sample_shards(state["bdbs"], state["nodes"])
+
+    def get_ocsp(self) -> dict:
+        """``GET /v1/ocsp``; ``responder_url`` comes from the proxy certificate, as on RS."""
+        from ..certificates import ocsp
+
+        state = self.store.view()
+        url = ocsp.responder_url(state["certificates"]["proxy"]["cert"]) or ""
+        return {**OCSP_DEFAULTS, **state.get("ocsp", {}), "responder_url": url}
+
+    def update_ocsp(self, changes: dict) -> dict:
+        """``PUT /v1/ocsp``, with the documented errors (``invalid_schema``, ``no_responder_url``)."""
+        from .. import cluster_settings
+        from ..language import grammar as gm
+
+        params = gm.load().type("ocsp_config").params
+        if not isinstance(changes, dict) or not changes:
+            raise BackendError("the request body must be a partial OCSP object", error_code="invalid_schema", status=400)
+        for key, value in changes.items():
+            p = params.get(key)
+            if p is None or not p.settable:
+                raise BackendError(f"{key} cannot be set", error_code="invalid_schema", status=400)
+            problem = cluster_settings.value_problem(p, value, key)
+            if problem:
+                raise BackendError(problem, error_code="invalid_schema", status=400)
+        if changes.get("ocsp_functionality") and not self.get_ocsp()["responder_url"]:
+            raise BackendError("OCSP cannot be enabled: the proxy certificate has no OCSP responder URL",
+                               error_code="no_responder_url", status=400)
+        with self.store.update() as state:
+            state.setdefault("ocsp", {}).update(changes)
+        return self.get_ocsp()
+
+    def get_ocsp_status(self) -> dict:
+        """``GET /v1/ocsp/status``: the last cached answer (none cached: an empty status)."""
+        return dict(self.store.view().get("ocsp_status") or {})
+
+    def test_ocsp(self) -> dict:
+        """``POST /v1/ocsp/test``: a real query to the responder named in the proxy certificate;
+        cached when OCSP is on, as RS does."""
+        from ..certificates import ocsp
+
+        config = self.get_ocsp()
+        if not config["responder_url"]:
+            raise BackendError("the proxy certificate has no OCSP responder URL", error_code="no_responder_url",
+                               status=500)
+        try:
+            answer = ocsp.query(self.store.view()["certificates"]["proxy"]["cert"],
+                                timeout=float(config["response_timeout"]))
+        except ocsp.OCSPProblem as err:
+            raise BackendError(err.message, error_code="invalid_ocsp_response", status=500) from None
+        status = ocsp_status_object(answer)
+        if config["ocsp_functionality"]:
+            with self.store.update() as state:
+                state["ocsp_status"] = status
+        return status
+
+    def rotate_certificates(self, name: str | None = None) -> list[dict]:
+        """``POST /v1/cluster/certificates/rotate``: new internal (internode) certificates, all or one."""
+        names = [n for n in AUTOGENERATED if n.endswith("_internode_encryption")]
+        if name is not None and name not in names:
+            raise BackendError(f"{name} is not an internal certificate: only {' and '.join(names)} are rotated",
+                               error_code="unsupported_certificate", status=403)
+        with self.store.update() as state:
+            fqdn = state["cluster"]["name"]
+            for cert_name in [name] if name else names:
+                state["certificates"][cert_name] = generated_certificate(fqdn, cert_name)
+                record = held(state["certificates"][cert_name]["cert"])
+                for node in state["nodes"]:
+                    if node.get("status") == "active":
+                        state["node_certificates"].setdefault(str(node["uid"]), {})[cert_name] = dict(record)
+            return [{"uid": n["uid"], "addr": n["addr"], "status": "updated"} for n in state["nodes"]
+                    if n.get("status") == "active"]
+
+    def delete_certificate(self, name: str) -> None:
+        """``DELETE /v1/cluster/certificates/<name>``: optional certificates only (403 for a
+        required one, 404 for an unknown one or one the cluster does not hold)."""
+        if name in AUTOGENERATED:
+            raise BackendError(f"{name} is a required certificate and cannot be deleted (replace it instead)",
+                               error_code="certificate_required", status=403)
+        with self.store.update() as state:
+            if name not in KNOWN_CERTIFICATES or name not in state["certificates"]:
+                raise BackendError(f"the cluster holds no {name} certificate", error_code="certificate_not_found",
+                                   status=404)
+            del state["certificates"][name]
+            for records in state["node_certificates"].values():
+                records.pop(name, None)
+
     # -- sandbox-only operations -----------------------------------------------------------
     def reset(self) -> dict:
         """Recreate the sandbox from scratch: new certificates, password and settings. Works on
@@ -335,32 +488,41 @@ class SandboxCluster:
         return admin["user"], admin["password"]
 
 
+#: ``GET /v1/ocsp`` on a new cluster (fixtures/get_v1_ocsp.json, a real capture).
+OCSP_DEFAULTS = {"ocsp_functionality": False, "query_frequency": 3600, "recovery_frequency": 60,
+                 "recovery_max_tries": 5, "responder_url": "", "response_timeout": 1}
+
+
+def ocsp_status_object(answer: dict) -> dict:
+    """The REST ocsp_status object from a query's answer
+    (https://redis.io/docs/latest/operate/rs/references/rest-api/objects/ocsp_status/)."""
+    out = {"responder_url": answer["responder_url"], "cert_status": answer["status"],
+           "produced_at": answer["produced_at"], "this_update": answer["this_update"]}
+    if answer.get("next_update"):
+        out["next_update"] = answer["next_update"]
+    if answer.get("revocation_time"):
+        out["revocation_time"] = answer["revocation_time"]
+    return out
+
+
 def validate_cluster_changes(cluster: dict, changes: dict) -> list[str]:
     """Why RS would refuse this partial cluster object (empty when it is fine)."""
     from ..language import grammar as gm
 
     if not isinstance(changes, dict):
         return ["the request body must be a JSON object"]
-    params = gm.load().type("cluster_config").params
+    from .. import cluster_settings
+
     problems = []
     for field, value in changes.items():
-        param = params.get(field)
+        param = cluster_settings.param_of_field(field) or gm.load().type("cluster_config").params.get(field)
         if param is not None:
-            if param.readonly:
-                problems.append(f"{field} is read-only")
+            if not param.settable or param.attr("route", "cluster") != "cluster":
+                problems.append(f"{field} is read-only" if param.readonly else f"{field} is not a cluster field")
                 continue
-            vt = gm.load().type(param.type)
-            if vt.kind == "enum" and param.type == "switch":
-                if not isinstance(value, bool):
-                    problems.append(f"{field} must be true or false")
-            elif vt.kind == "enum":
-                if not isinstance(value, str) or value not in vt.choices:  # a list is unhashable
-                    problems.append(f"invalid value {value!r} for {field}: expected one of {', '.join(vt.choices)}")
-            elif param.type == "cipher_list":
-                if not (isinstance(value, list) and all(isinstance(v, str) and v and _printable(v) for v in value)):
-                    problems.append(f"{field} must be a list of cipher suite names")
-            elif not (isinstance(value, str) and value and _printable(value)):
-                problems.append(f"{field} must be a non-empty string of printable ASCII characters")
+            problem = cluster_settings.value_problem(param, value, field)
+            if problem:
+                problems.append(problem)
             continue
         if field not in cluster:
             problems.append(f"unknown cluster field {field!r}")
@@ -374,7 +536,3 @@ def validate_cluster_changes(cluster: dict, changes: dict) -> list[str]:
         problems = ciphers.problems(cluster, changes)
     return problems
 
-
-def _printable(text: str) -> bool:
-    """Cipher names are printable ASCII: no NUL or control character reaches OpenSSL or the file."""
-    return all(" " <= ch <= "~" for ch in text)

@@ -198,7 +198,13 @@ class RestHandler(BaseHTTPRequestHandler):
         self._status = status
 
     def _answer_error(self, refusal: _Refusal) -> None:
-        self._send(refusal.status, {"error_code": refusal.error_code, "description": refusal.description},
+        # The certificate requests answer errors as the OpenAPI file describes them ({"error_code",
+        # "description"}); PUT /v1/cluster and the other requests pages say {"error_code", "message"}
+        # (https://redis.io/docs/latest/operate/rs/references/rest-api/requests/cluster/ and
+        # .../requests/ocsp/): each route answers its own documented body.
+        path = urlsplit(self.path).path
+        key = "description" if path.startswith(("/v1/cluster/certificates", "/v1/cluster/update_cert")) else "message"
+        self._send(refusal.status, {"error_code": refusal.error_code, key: refusal.description},
                    headers=refusal.headers, close=refusal.close)
 
     def _read_body(self) -> bytes:
@@ -370,6 +376,55 @@ class RestHandler(BaseHTTPRequestHandler):
         changes = self._json_body(raw)
         return 200, self._backend().update_bdb(int(self._match.group(1)), changes)
 
+    def _object(self, raw, what: str) -> dict:
+        body = self._json_body(raw)
+        if not isinstance(body, dict):
+            raise _Refusal(400, "invalid_schema", f"the request body must be a JSON object ({what})")
+        return body
+
+    def get_policy(self, raw):
+        return 200, self._backend().get_policy()
+
+    def put_policy(self, raw):
+        return 200, self._backend().update_policy(self._object(raw, "a partial cluster policy"))
+
+    def get_services(self, raw):
+        return 200, self._backend().get_services()
+
+    def put_services(self, raw):
+        return 200, self._backend().update_services(self._object(raw, "services and their operating_mode"))
+
+    def get_auditing(self, raw):
+        return 200, self._backend().get_auditing()
+
+    def put_auditing(self, raw):
+        return 200, self._backend().update_auditing(self._object(raw, "database connection auditing settings"))
+
+    def get_shards(self, raw):
+        return 200, self._backend().get_shards()
+
+    def get_ocsp(self, raw):
+        return 200, self._backend().get_ocsp()
+
+    def put_ocsp(self, raw):
+        return 200, self._backend().update_ocsp(self._object(raw, "a partial OCSP object"))
+
+    def get_ocsp_status(self, raw):
+        return 200, self._backend().get_ocsp_status()
+
+    def post_ocsp_test(self, raw):
+        return 200, self._backend().test_ocsp()
+
+    def post_rotate(self, raw):
+        body = self._json_body(raw) if raw.strip() else {}
+        if not isinstance(body, dict) or set(body) - {"name"} or not isinstance(body.get("name", ""), str):
+            raise _Refusal(400, "invalid_request", 'the request body must be {} or {"name": "<certificate name>"}')
+        return 200, {"nodes": self._backend().rotate_certificates(body.get("name"))}
+
+    def delete_certificate(self, raw):
+        self._backend().delete_certificate(self._match.group(1))
+        return 200, {}
+
     def get_stats(self, raw):
         return 200, {"connections_accepted": self.server.connections_accepted,
                      "requests_served": self.server.requests_served,
@@ -398,6 +453,16 @@ RestHandler.routes = ROUTES = [
     (re.compile(r"/v1/cluster/certificates"), {"GET": RestHandler.get_certificates,
                                                "PUT": RestHandler.put_certificates}),
     (re.compile(r"/v1/cluster/update_cert"), {"PUT": RestHandler.put_update_cert}),
+    (re.compile(r"/v1/cluster/certificates/rotate"), {"POST": RestHandler.post_rotate}),
+    (re.compile(r"/v1/cluster/certificates/([a-z_]{1,40})"), {"DELETE": RestHandler.delete_certificate}),
+    (re.compile(r"/v1/cluster/policy"), {"GET": RestHandler.get_policy, "PUT": RestHandler.put_policy}),
+    (re.compile(r"/v1/cluster/services_configuration"), {"GET": RestHandler.get_services,
+                                                         "PUT": RestHandler.put_services}),
+    (re.compile(r"/v1/cluster/auditing/db_conns"), {"GET": RestHandler.get_auditing, "PUT": RestHandler.put_auditing}),
+    (re.compile(r"/v1/shards"), {"GET": RestHandler.get_shards}),
+    (re.compile(r"/v1/ocsp"), {"GET": RestHandler.get_ocsp, "PUT": RestHandler.put_ocsp}),
+    (re.compile(r"/v1/ocsp/status"), {"GET": RestHandler.get_ocsp_status}),
+    (re.compile(r"/v1/ocsp/test"), {"POST": RestHandler.post_ocsp_test}),
     (re.compile(r"/v1/nodes"), {"GET": RestHandler.get_nodes}),
     (re.compile(r"/v1/nodes/([0-9]{1,18})"), {"GET": RestHandler.get_node}),
     (re.compile(r"/v1/bdbs"), {"GET": RestHandler.get_bdbs}),

@@ -254,7 +254,7 @@ class Shell:
 
     def next_help(self, line: str, cursor: int) -> str:
         if not line.strip():
-            return helptext.command_list()
+            return helptext.form_list()
         return helptext.format_next_help(completion.next_help(line, cursor))
 
     def _write(self, text: str) -> None:
