@@ -26,6 +26,7 @@ import json
 import os
 import pty
 import random
+import re
 import select
 import selectors
 import shutil
@@ -211,10 +212,10 @@ def completion_table() -> list[tuple[str, int]]:
             elif g.type(el.type).kind == "enum":
                 out.append(next(iter(g.type(el.type).choices)))
             elif g.type(el.type).kind == "params":
-                for p in list(g.type(el.type).params.values())[:3]:
-                    if not p.readonly:
-                        vt = g.type(p.type)
-                        out += [p.name, next(iter(vt.choices)) if vt.kind == "enum" else "HIGH:!MD5"]
+                for p in [p for p in g.type(el.type).params.values() if p.type][:3]:
+                    vt = g.type(p.type)
+                    value = next(iter(vt.choices)) if vt.kind == "enum" else str(vt.minimum) if vt.numeric else "HIGH:!MD5"
+                    out += [p.name] + [e.text for e in p.elements if e.kind == "keyword"] + [value]
             else:
                 out.append(samples.get(el.type, "x"))
         return out
@@ -248,15 +249,19 @@ def synthetic_grammar(factor: int) -> str:
         out.append(header)
         out += body
         if header.startswith("params"):
+            _, name, *single = header.split()
             for k in range(1, factor):
-                out.append(f"{header}{k}")
-                out += [line.replace(line.split()[0], f"{line.split()[0]}_{k}", 1) for line in body]
+                out.append(" ".join([f"params {name}{k}", *single]))
+                out += [re.sub(r"renamed:(\w+)", rf"renamed:\1_{k}", line.replace(line.split()[0], f"{line.split()[0]}_{k}", 1))
+                        for line in body]
         elif header == "commands":
             for k in range(1, factor):
                 for line in body:
                     first = line.split()[0]
                     copy = line.replace(first, f"{first}{k}", 1)
-                    out.append(copy.replace("<cluster_config>", f"<cluster_config{k}>"))
+                    for table in ("cluster_config", "ocsp_config"):
+                        copy = copy.replace(f"<{table}>", f"<{table}{k}>").replace(f":{table}.name>", f":{table}{k}.name>")
+                    out.append(copy)
     return "\n".join(out) + "\n"
 
 

@@ -158,6 +158,9 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as err:
         sys.stderr.write(f"error: {err} (see rladmin-py --help)\n")
         return EXIT_USAGE
+    from .safefiles import disable_core_dumps
+
+    disable_core_dumps()  # every mode past this point may hold private keys or a password
     from .backends import BackendError
     from .runner import Printer
 

@@ -454,12 +454,27 @@ def _practice_sandbox(ctx: Context) -> str | None:
     return None if path == os.path.abspath(paths.sandbox_state()) else path
 
 
+def _ocsp_registrar(ctx: Context):
+    """On a sandbox, practice CAs are registered with its OCSP responder (served by --serve)."""
+    if ctx.live_target:
+        return None
+    try:
+        backend = ctx.backend
+    except BackendError:
+        return None
+    if getattr(backend, "kind", None) != "sandbox":
+        return None
+    from .sandbox import ocsp_responder
+
+    return ocsp_responder.registrar(backend)
+
+
 def sandbox_make_certs(ctx: Context, args: dict) -> Result:
     from .certificates import practice
 
     try:
         written = practice.write_practice_certs(args["directory"], args.get("fqdn") or _practice_fqdn(ctx),
-                                                sandbox=_practice_sandbox(ctx))
+                                                sandbox=_practice_sandbox(ctx), register_ocsp=_ocsp_registrar(ctx))
     except OSError as err:
         raise CommandFailed(f"{args['directory']}: cannot write practice certificates: {err.strerror}") from None
     return Result("make_certs", written)

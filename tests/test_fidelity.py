@@ -190,3 +190,37 @@ def test_rotate_from_the_shell(rladmin, sandbox):
     assert sandbox.get_certificates()["ccs_internode_encryption_cert"] != before
     r = rladmin("-y", "cluster", "certificate", "delete", "api")
     assert r.returncode == 1 and "required certificate" in r.stderr
+
+
+# -- OCSP end to end: practice certificates, the real responder, the documented lines -------------
+def test_ocsp_revoked_then_good_through_the_real_responder(rladmin, sandbox_path, tmp_path):
+    from test_ocsp import serve
+
+    practice = tmp_path / "practice"
+    assert rladmin("sandbox", "make-certs", str(practice)).returncode == 0
+    served = serve(sandbox_path)  # --serve runs the responder the practice certificates name
+    try:
+        r = rladmin("-y", "cluster", "certificate", "set", "proxy", "certificate_file", str(practice / "revoked-chain.pem"),
+                    "key_file", str(practice / "good-key.pem"))
+        assert r.returncode == 0, r.stderr
+        r = rladmin("cluster", "ocsp", "certificate_compatible")
+        assert r.returncode == 0 and r.stdout.startswith("Success. OCSP URI is http://127.0.0.1:"), r.stderr
+        assert rladmin("cluster", "ocsp", "config", "ocsp_functionality", "set", "enabled").returncode == 0
+        r = rladmin("cluster", "ocsp", "test_certificate")
+        assert r.returncode == 0, r.stderr
+        lines = r.stdout.splitlines()
+        assert lines[:2] == ["Initiating a query to OCSP server", "...OCSP certificate status is: REVOKED"]
+        assert [line.split(":")[0] for line in lines[2:]] == ["produced_at", "responder_url", "revocation_time",
+                                                               "this_update"]
+        assert lines[4].endswith(" GMT") and lines[3].startswith("responder_url: http://127.0.0.1:")
+        r = rladmin("cluster", "ocsp", "status")  # the cached answer
+        assert r.stdout.splitlines()[0] == "OCSP certificate status is: REVOKED", r.stderr
+        r = rladmin("-y", "cluster", "certificate", "set", "proxy", "certificate_file", str(practice / "good-chain.pem"),
+                    "key_file", str(practice / "good-key.pem"))
+        assert r.returncode == 0, r.stderr
+        r = rladmin("cluster", "ocsp", "test_certificate")
+        assert r.stdout.splitlines()[1] == "...OCSP certificate status is: GOOD", r.stdout + r.stderr
+        r = rladmin("--json", "cluster", "ocsp", "status")
+        assert json.loads(r.stdout)["cert_status"] == "GOOD"
+    finally:
+        served.stop()

@@ -33,7 +33,7 @@ import os
 import stat
 import sys
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from . import ConfigurationProblem
 
@@ -53,11 +53,67 @@ def uses_sandbox(args) -> bool:
     return bool(getattr(args, "sandbox", None)) or not wants_live_cluster(args)
 
 
-def named(args, env, profile: dict) -> tuple[str | None, str | None]:
-    """(url, user) as flags > environment > profile name them, not yet checked."""
+def _named(args, env, profile: dict) -> tuple[str | None, str | None]:
+    """(url, user) as flags > environment > profile name them, not yet checked (the URL as given,
+    user name and password included)."""
     url = getattr(args, "cluster", None) or env.get("REDIS_ENTERPRISE_URL") or profile.get("url")
     user = getattr(args, "user", None) or env.get("REDIS_ENTERPRISE_USER") or profile.get("user")
     return url, user
+
+
+def named(args, env, profile: dict) -> tuple[str | None, str | None]:
+    """(url, user) as flags > environment > profile name them, not yet checked, for showing (the
+    shell's banner and toolbar): the URL without any user name or password in it."""
+    url, user = _named(args, env, profile)
+    return (redact_url(url) if url else url), user
+
+
+def redact_url(text: str) -> str:
+    """``text`` with the userinfo of its URL removed (``https://admin:Secret@host:9443`` ->
+    ``https://host:9443``), for every message and banner that shows a URL. Works on anything,
+    however malformed: everything between the scheme (or the start) and the last ``@`` goes, so
+    a password holding ``/``, ``?``, ``#`` or ``@`` never shows either."""
+    text = str(text)
+    scheme, sep, rest = text.partition("://")
+    if not sep:
+        scheme, rest = "", text
+    if "@" not in rest:
+        return text
+    return f"{scheme}{sep}{rest.rpartition('@')[2]}"
+
+
+def url_credentials(raw: str) -> tuple[str, str] | None:
+    """(user, password) when the URL holds a password (``https://user:password@host``), else None."""
+    text = raw.strip()
+    if "://" not in text:
+        text = "https://" + text
+    try:
+        parts = urlsplit(text)
+    except ValueError:
+        return None
+    if parts.password is None:
+        return None
+    return unquote(parts.username or ""), unquote(parts.password)
+
+
+URL_PASSWORD_REFUSED = ("the cluster URL must not hold credentials: its password would stay in your shell history "
+                        "and show to every user in ps; give the URL without it and the password in "
+                        "REDIS_ENTERPRISE_PASSWORD, or let rladmin-py prompt for it")
+
+
+def _ask_on_terminal(question: str) -> bool | None:
+    """A yes/no question on the terminal; None when there is no terminal to ask on."""
+    if sys.stdin is None or not sys.stdin.isatty() or sys.stderr is None:
+        return None
+    try:
+        sys.stderr.write(question)
+        sys.stderr.flush()
+        answer = sys.stdin.readline()
+    except (OSError, ValueError):
+        return None
+    if not answer:  # Ctrl-D
+        sys.stderr.write("\n")
+    return answer.strip().lower() in ("y", "yes")
 
 
 def open_backend(args):
@@ -91,18 +147,39 @@ class LiveTarget:
                 f"insecure={self.insecure!r}, timeout={self.timeout!r})")
 
 
-def resolve(args, *, environ=None, prompt=None) -> LiveTarget:
-    """Flags > environment > profile, for every setting of a live-cluster session."""
+def resolve(args, *, environ=None, prompt=None, confirm=None) -> LiveTarget:
+    """Flags > environment > profile, for every setting of a live-cluster session.
+
+    A URL with a password in it is refused, unless ``confirm`` (by default: a question on the
+    terminal, when there is one) says to use it anyway; the URL's user and password are then the
+    session's. ``prompt`` asks for a password (by default: a no-echo prompt on a terminal)."""
     env = os.environ if environ is None else environ
     profile_name = getattr(args, "profile", None)
     profile = load_profile(profile_name) if profile_name else {}
     where = f"profile {profile_name}" if profile_name else ""
 
-    raw_url, user = named(args, env, profile)
+    raw_url, user = _named(args, env, profile)
     if not raw_url:
         raise ConfigurationProblem(f"{where or 'nothing'} names no cluster: add url = \"https://HOST:9443\" to it, "
                                    "or give --cluster URL")
-    url = normalize_url(raw_url)
+    url_password = None
+    credentials = url_credentials(raw_url)
+    url = normalize_url(raw_url, credentials=credentials is not None)  # a malformed URL: refused before asking
+    if credentials is not None:
+        url_user, url_password = credentials
+        ask = confirm or _ask_on_terminal
+        answer = ask(f"The cluster URL {url} holds the password of {url_user or 'its user'}: a password in a URL "
+                     "ends up in shell history and shows to every user in ps. Use it anyway? [y/N] ")
+        if answer is None:  # nobody to ask: a script, a pipe, CI
+            raise ConfigurationProblem(URL_PASSWORD_REFUSED)
+        if not answer:
+            raise ConfigurationProblem("not connecting: the password in the cluster URL was not used; give the URL "
+                                       "without it, and the password in REDIS_ENTERPRISE_PASSWORD or at the prompt")
+        given_user = getattr(args, "user", None)
+        if url_user and given_user and given_user != url_user:
+            raise ConfigurationProblem(f"the cluster URL names the user {url_user} but --user names {given_user}: "
+                                       "give one of them")
+        user = given_user or url_user or user
 
     if not user:
         raise ConfigurationProblem(f"no user for {url}: give --user USER or set REDIS_ENTERPRISE_USER"
@@ -112,35 +189,40 @@ def resolve(args, *, environ=None, prompt=None) -> LiveTarget:
     timeout = getattr(args, "timeout", None) or profile.get("timeout")
     if timeout is not None and timeout <= 0:
         raise ConfigurationProblem(f"the timeout must be a positive number of seconds, not {timeout:g}")
-    password = _password(user, url, env, profile, profile_name, prompt)
+    password = url_password or _password(user, url, env, profile, profile_name, prompt)
     return LiveTarget(url, user, password, ca_cert, insecure, float(timeout) if timeout else None)
 
 
-def normalize_url(raw: str) -> str:
-    """``https://host[:port][/path]``, port 9443 by default; refuse http:// and credentials in the URL."""
+def normalize_url(raw: str, *, credentials: bool = False) -> str:
+    """``https://host[:port][/path]``, port 9443 by default; refuse http:// and, unless
+    ``credentials``, a user name or password in the URL (the result never holds them). Every
+    message shows the URL without them (:func:`redact_url`)."""
     text = raw.strip()
+    shown = redact_url(text)
     if "://" not in text:
         text = "https://" + text
     try:
         parts = urlsplit(text)
         port = parts.port
     except ValueError:
-        raise ConfigurationProblem(f"{raw}: not a valid cluster URL (expected https://HOST:9443)") from None
+        raise ConfigurationProblem(f"{shown}: not a valid cluster URL (expected https://HOST:9443)") from None
     scheme = parts.scheme.lower()
     if scheme == "http":
-        raise ConfigurationProblem(f"{raw}: plain http:// is refused: the user name and password would cross the "
+        raise ConfigurationProblem(f"{shown}: plain http:// is refused: the user name and password would cross the "
                                    f"network in clear text; use https://{parts.netloc.rpartition('@')[2]} "
                                    f"(the RS REST API listens on HTTPS port {DEFAULT_PORT})")
     if scheme != "https":
-        raise ConfigurationProblem(f"{raw}: unsupported URL scheme {parts.scheme!r} (expected https://HOST:9443)")
-    if parts.username is not None or parts.password is not None:
+        raise ConfigurationProblem(f"{shown}: unsupported URL scheme {parts.scheme!r} (expected https://HOST:9443)")
+    if not credentials and (parts.username is not None or parts.password is not None):
+        if parts.password is not None:
+            raise ConfigurationProblem(URL_PASSWORD_REFUSED)
         raise ConfigurationProblem(f"the cluster URL must not hold credentials: give --user USER and the password "
                                    "in REDIS_ENTERPRISE_PASSWORD (or at the prompt)")
     host = parts.hostname
     if not host:
-        raise ConfigurationProblem(f"{raw}: the URL names no host (expected https://HOST:9443)")
+        raise ConfigurationProblem(f"{shown}: the URL names no host (expected https://HOST:9443)")
     if parts.query or parts.fragment:
-        raise ConfigurationProblem(f"{raw}: the cluster URL takes no query or fragment (expected https://HOST:9443)")
+        raise ConfigurationProblem(f"{shown}: the cluster URL takes no query or fragment (expected https://HOST:9443)")
     path = parts.path.rstrip("/")
     if path == "/v1":  # pasted from an API example
         path = ""

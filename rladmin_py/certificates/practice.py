@@ -5,6 +5,12 @@ labelled set of broken files, each paired with the exact rladmin-py command that
 shell says about it (README.txt in the same directory). Every key written here is a throwaway:
 it protects nothing, and the encrypted ones use the password in :data:`PASSWORD`.
 
+The intermediate's leaves name an OCSP responder in their Authority Information Access, so
+``cluster ocsp`` has something real to ask: given ``register_ocsp``, the intermediate, the serials
+it issued and the one it revoked (``revoked-chain.pem``) are registered with the sandbox's own
+responder (:mod:`rladmin_py.sandbox.ocsp_responder`, run by ``--serve``), whose URL they name.
+The callable comes from the caller because this package never imports the sandbox.
+
 :data:`CASES` is the single list behind README.txt and the tests that check each command does
 what README.txt says.
 """
@@ -15,10 +21,18 @@ import hashlib
 import os
 import shlex
 from dataclasses import dataclass
+from typing import Callable
+
+from ..safefiles import make_private_dirs, write_secret_file
 
 #: The password of the encrypted practice key and of the PFX bundle (a throwaway, said in README.txt).
 PASSWORD = "practice"
 DEFAULT_FQDN = "cluster.sandbox.local"
+#: The OCSP URI of practice sets made without a sandbox to register with [guess: a port next to
+#: the metrics exporter's 8070; nothing answers there unless something is started on it].
+DEFAULT_OCSP_URL = "http://127.0.0.1:8079/"
+#: register_ocsp(ca_cert_pem, ca_key_pem, {revoked serial: ISO time}, [issued serials]) -> responder URL
+RegisterOCSP = Callable[[str, str, dict, list], str]
 
 
 @dataclass(frozen=True)
@@ -84,6 +98,10 @@ CASES: tuple[Case, ...] = (
          "no CA: every client must be given this very certificate to trust it."),
     Case("No wildcard for database endpoints", _set("proxy", "no-wildcard-chain.pem", "good-key.pem"), "warning",
          "which database endpoints need", "the proxy certificate must also cover *.<fqdn>."),
+    Case("Revoked by its CA", _set("proxy", "revoked-chain.pem", "good-key.pem"), "accepted",
+         "Set proxy certificate to contents of file",
+         "RS does not ask OCSP when a certificate is set; with --serve running, 'cluster ocsp "
+         "test_certificate' then says OCSP certificate status is: REVOKED."),
 )
 
 
@@ -112,8 +130,28 @@ def _pfx_converted(leaf, chain, key_pem: str, friendly: str) -> str:
     return "".join(out)
 
 
-def make_practice_files(fqdn: str) -> dict[str, tuple[bytes, str]]:
-    """{file name: (content, purpose)}; README.txt is written by :func:`write_practice_certs`."""
+def _with_ocsp(issued, issuer, url: str):
+    """``issued`` again, the same in every field (serial too), plus an AIA naming the OCSP ``url``."""
+    from cryptography import x509
+    from cryptography.x509.oid import AuthorityInformationAccessOID
+
+    from . import making as certgen
+
+    cert = issued.cert
+    builder = (x509.CertificateBuilder().subject_name(cert.subject).issuer_name(cert.issuer)
+               .public_key(cert.public_key()).serial_number(cert.serial_number)
+               .not_valid_before(cert.not_valid_before_utc).not_valid_after(cert.not_valid_after_utc))
+    for extension in cert.extensions:
+        builder = builder.add_extension(extension.value, extension.critical)
+    builder = builder.add_extension(x509.AuthorityInformationAccess([x509.AccessDescription(
+        AuthorityInformationAccessOID.OCSP, x509.UniformResourceIdentifier(url))]), critical=False)
+    signed = builder.sign(issuer.key, cert.signature_hash_algorithm)
+    return certgen.Issued(certgen.cert_pem(signed), issued.key_pem, signed, issued.key)
+
+
+def make_practice_files(fqdn: str, register_ocsp: RegisterOCSP | None = None) -> dict[str, tuple[bytes, str]]:
+    """{file name: (content, purpose)}; README.txt is written by :func:`write_practice_certs`.
+    The leaves name the URL ``register_ocsp`` returns (:data:`DEFAULT_OCSP_URL` without one)."""
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.hazmat.primitives.serialization import pkcs12
@@ -145,6 +183,17 @@ def make_practice_files(fqdn: str) -> dict[str, tuple[bytes, str]]:
     ec_key = ec.generate_private_key(ec.SECP256R1())
     ecdsa = leaf(key=ec_key)
     wrong_key = certgen.new_key("rsa")
+    revoked = leaf()
+
+    issued = {"good": good, "expired": expired, "future": future, "soon": soon, "no_wildcard": no_wildcard,
+              "weak": weak, "ecdsa": ecdsa, "revoked": revoked}
+    revoked_at = {str(revoked.cert.serial_number): now.replace(microsecond=0).isoformat()}
+    url = DEFAULT_OCSP_URL
+    if register_ocsp is not None:
+        url = register_ocsp(inter.cert_pem, inter.key_pem, revoked_at,
+                            [str(i.cert.serial_number) for i in issued.values()])
+    issued = {name: _with_ocsp(i, inter, url) for name, i in issued.items()}
+    good, expired, future, soon, no_wildcard, weak, ecdsa, revoked = issued.values()
 
     good_chain = chain_of(good)
     lines = good_chain.splitlines(keepends=True)
@@ -183,6 +232,8 @@ def make_practice_files(fqdn: str) -> dict[str, tuple[bytes, str]]:
         "expiring-soon-chain.pem": (text(chain_of(soon)), "warning: expires in 10 days (good-key.pem)"),
         "self-signed-chain.pem": (text(self_signed.cert_pem), "warning: self-signed (good-key.pem)"),
         "no-wildcard-chain.pem": (text(chain_of(no_wildcard)), f"warning: SANs lack *.{fqdn} (good-key.pem)"),
+        "revoked-chain.pem": (text(chain_of(revoked)), "a valid chain whose leaf the practice CA revoked: "
+                              "OCSP says REVOKED (good-key.pem)"),
     }
 
 
@@ -198,7 +249,8 @@ def command_line(case: Case, directory: str, sandbox: str | None = None) -> str:
     return "rladmin-py " + " ".join(shlex.quote(w) for w in command_words(case, directory, sandbox))
 
 
-def readme(fqdn: str, directory: str, files: dict[str, tuple[bytes, str]], sandbox: str | None = None) -> str:
+def readme(fqdn: str, directory: str, files: dict[str, tuple[bytes, str]], sandbox: str | None = None,
+           ocsp_url: str = DEFAULT_OCSP_URL, registered: bool = False) -> str:
     width = max(len(n) for n in files)
     listing = "\n".join(f"  {n.ljust(width)}  {purpose}" for n, (_, purpose) in files.items())
     lines = [
@@ -220,6 +272,10 @@ def readme(fqdn: str, directory: str, files: dict[str, tuple[bytes, str]], sandb
         "'rladmin-py' and its options. 'cluster certificate show proxy' shows what the",
         "sandbox holds; 'sandbox reset' starts over with the sandbox's own certificates.",
         "",
+        f"OCSP: the certificates the intermediate issued name the OCSP responder {ocsp_url}",
+        ("(the sandbox's own: 'rladmin-py --serve' runs it; it knows revoked-chain.pem as revoked)."
+         if registered else "(no sandbox was told about them: nothing answers there)."),
+        "",
     ]
     for i, case in enumerate(CASES, 1):
         lines += [f"{i}. {case.title} ({case.outcome}; look for: {case.shows})",
@@ -229,34 +285,36 @@ def readme(fqdn: str, directory: str, files: dict[str, tuple[bytes, str]], sandb
     return "\n".join(lines)
 
 
-def write_practice_certs(directory: str, fqdn: str, sandbox: str | None = None) -> dict:
+def write_practice_certs(directory: str, fqdn: str, sandbox: str | None = None,
+                         register_ocsp: RegisterOCSP | None = None) -> dict:
     """Write the practice files and README.txt into ``directory`` (created if missing).
 
     ``sandbox``: the sandbox state file README.txt's commands name with ``--sandbox``.
+    ``register_ocsp``: registers the intermediate CA with a sandbox's OCSP responder and returns
+    its URL (``rladmin_py.sandbox.ocsp_responder.registrar(backend)``); without it the leaves
+    name :data:`DEFAULT_OCSP_URL`.
     """
     directory = os.path.abspath(os.path.expanduser(directory))
-    os.makedirs(directory, mode=0o700, exist_ok=True)  # it holds private keys, whatever the umask
-    files = make_practice_files(fqdn)
+    make_private_dirs(directory)  # it holds private keys: 0700 whatever the umask
+    said: list[str] = []
+
+    def register(*args) -> str:
+        said.append(register_ocsp(*args))
+        return said[-1]
+
+    files = make_practice_files(fqdn, register if register_ocsp is not None else None)
+    ocsp_url = said[-1] if said else DEFAULT_OCSP_URL
     for name, (content, _) in files.items():
         _write(os.path.join(directory, name), content, private="key" in name or name.endswith(".pfx")
                or name == "pfx-converted.pem")
-    text = readme(fqdn, directory, files, sandbox)
+    text = readme(fqdn, directory, files, sandbox, ocsp_url, registered=bool(said))
     _write(os.path.join(directory, "README.txt"), text.encode(), private=False)
     listing = [{"file": "README.txt", "purpose": "what each file is for, and the command that shows each refusal"}]
     listing += [{"file": n, "purpose": p} for n, (_, p) in files.items()]
-    return {"fqdn": fqdn, "directory": directory, "files": listing}
+    return {"fqdn": fqdn, "directory": directory, "files": listing, "ocsp_url": ocsp_url,
+            "ocsp_registered": bool(said)}
 
 
 def _write(path: str, content: bytes, private: bool) -> None:
-    tmp = path + ".tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600 if private else 0o644)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(content)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    """Through a new temp name (never a planted file or symlink), its mode set on the descriptor."""
+    write_secret_file(path, content, mode=0o600 if private else 0o644)

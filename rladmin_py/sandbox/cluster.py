@@ -471,6 +471,9 @@ class SandboxCluster:
         serving = old.get("serving") if isinstance(old, dict) else None
         if isinstance(serving, dict) and _alive(serving.get("pid")):
             _record_serving(fresh, serving)
+        if isinstance(old, dict) and isinstance(old.get("ocsp_responder"), dict):
+            # the practice CAs' responder: their certificates name its port, and outlive a reset
+            fresh["ocsp_responder"] = old["ocsp_responder"]
         self.set_aside = self.store.replace(fresh, keep_old=unreadable)
         return fresh
 

@@ -223,7 +223,9 @@ class RedisServer:
     def _prepare_dirs(self) -> None:
         """Private data dir; socket inside it, or in a private temp dir if its path is too long."""
         import tempfile
-        os.makedirs(self.data_dir, mode=0o700, exist_ok=True)
+
+        from ..safefiles import make_private_dirs
+        make_private_dirs(self.data_dir)   # 0700 from the first directory made, whatever the umask
         os.chmod(self.data_dir, 0o700)
         path = os.path.join(self.data_dir, "redis.sock")
         if len(os.fsencode(path)) > _SOCKET_PATH_MAX:
@@ -592,13 +594,17 @@ class DatabaseEndpoint:
                  context_for_new_connection: Callable[[], ssl.SSLContext | None], *,
                  host: str = "127.0.0.1", port: int = 0,
                  log: Callable[[str], None] | None = None,
-                 handshake_timeout: float = 10.0, max_connections: int = 1024,
+                 handshake_timeout: float = 10.0, max_connections: int | None = None,
                  name: str = "database"):
+        """``max_connections``: open at once, beyond which a new one is closed at once (default:
+        :func:`.limits.connection_cap`, from the file limit). ``handshake_timeout``: seconds for
+        the whole TLS handshake, however slowly the peer sends."""
+        from .limits import connection_cap
         self.upstream_socket = upstream_socket
         self.context_for_new_connection = context_for_new_connection
         self.host, self.port = host, port
         self.handshake_timeout = handshake_timeout
-        self.max_connections = max_connections
+        self.max_connections = max_connections or connection_cap()
         self.name = name
         self.address: tuple[str, int] | None = None
         self._log_callback = log

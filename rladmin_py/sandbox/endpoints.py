@@ -11,6 +11,11 @@
 Not served: ``syncer`` (no Replica Of peer), the discovery service (sentinel), internode
 encryption.
 
+Also, when the state registers one (``ocsp_responder``, written by ``sandbox make-certs``), the
+OCSP responder the practice certificates name (:mod:`.ocsp_responder`): always on 127.0.0.1 and
+on the state's port, since that URL is inside the certificates. It is a convenience, not an RS
+endpoint: a port it cannot have is one warning line, and the rest serves on.
+
 All endpoints read one :class:`~.tls.LiveState`: a change any process writes to the state file
 (a shell, a REST ``PUT``, curl) is in force for the next connection on every endpoint; a
 watcher applies the one change that is not about connections, ``http_support``, within a
@@ -38,6 +43,15 @@ NOT_SERVED = "syncer (no Replica Of peer), the discovery service (sentinel), int
 LABELS = {"api": "REST API", "cm": "Cluster Manager UI", "http": "plain-HTTP REST API",
           "metrics_exporter": "metrics exporter", "database": "database endpoint db:1"}
 WATCH_INTERVAL = 0.2  # seconds between looks at http_support
+
+
+def _ocsp_port(state: dict | None) -> int | None:
+    """The OCSP responder port a state registers (cryptography is imported only when there is one)."""
+    if not isinstance(state, dict) or not state.get("ocsp_responder"):
+        return None
+    from .ocsp_responder import port_of
+
+    return port_of(state)
 
 
 class PortBusy(Exception):
@@ -71,6 +85,8 @@ class Endpoints:
         self._database = None
         self._data_dir: str | None = None
         self._retired = [0, 0]  # connections and requests of servers already closed
+        self._ocsp = None  # an ocsp_responder.OCSPResponder while one runs
+        self._ocsp_refused: int | None = None  # the port last warned about
 
     def _debug(self, message: str) -> None:
         if self.debug:
@@ -118,6 +134,7 @@ class Endpoints:
             for name, server in self.servers.items():
                 self.ports[name] = server.server_address[1]
             self._open_database()
+            self._open_ocsp(state)
         except BaseException:
             self.close()
             raise
@@ -148,6 +165,32 @@ class Endpoints:
             raise PortBusy(f"cannot listen on {self._where('database')} for the {LABELS['database']}: {where}") from None
         self.ports["database"] = self._database.address[1]
 
+    def _open_ocsp(self, state: dict | None) -> None:
+        """Run the OCSP responder where the state says (a new port: moved; none: stopped)."""
+        wanted = _ocsp_port(state)
+        running = self._ocsp
+        if running is not None and running.port == wanted:
+            return
+        if running is not None:
+            self._ocsp = None
+            self.ports.pop("ocsp_responder", None)
+            running.close()
+        if wanted is None or wanted == self._ocsp_refused:
+            return
+        from .ocsp_responder import OCSPResponder, issuers_of
+
+        responder = OCSPResponder(lambda: issuers_of(self.live.current()), port=wanted,
+                                  log=self._log if self.request_log else None)
+        try:
+            responder.start()
+        except OSError as err:
+            self._ocsp_refused = wanted
+            self._log(f"warning: cannot listen on 127.0.0.1:{wanted} for the OCSP responder "
+                      f"({err.strerror or err}); OCSP queries of the practice certificates will fail")
+            return
+        self._ocsp = responder
+        self.ports["ocsp_responder"] = responder.port
+
     def _where(self, name: str) -> str:
         return f"[{self.host}]:{self.ports[name]}" if ":" in self.host else f"{self.host}:{self.ports[name]}"
 
@@ -175,9 +218,15 @@ class Endpoints:
         self._threads.append(thread)
 
     def _watch(self) -> None:
-        """Open or close the plain-HTTP port as ``http_support`` says (new connections only)."""
+        """Open or close the plain-HTTP port as ``http_support`` says (new connections only), and
+        start the OCSP responder when ``sandbox make-certs`` registers one while serving."""
         while not self._stop.wait(WATCH_INTERVAL):
             state = self.live.current()
+            with self._http_lock:
+                if not self._stop.is_set() and _ocsp_port(state) != (self._ocsp.port if self._ocsp else None):
+                    self._open_ocsp(state)
+                    if self._ocsp is not None:
+                        self._log(f"the OCSP responder answers on {self._ocsp.url}")
             wanted = bool(state and state["cluster"].get("http_support", True))
             with self._http_lock:
                 running = self.servers.get("http")
@@ -211,6 +260,7 @@ class Endpoints:
         self._stop.set()
         with self._http_lock:
             servers, self.servers = dict(self.servers), {}
+            ocsp, self._ocsp = self._ocsp, None
         running = [s for s in servers.values() if any(t.name == f"rladmin-serve-{s.name}" for t in self._threads)]
         stoppers = [threading.Thread(target=s.shutdown) for s in running]  # every loop ends at once
         for thread in stoppers:
@@ -225,6 +275,8 @@ class Endpoints:
         for server in servers.values():
             server.server_close()
             self._retire(server)
+        if ocsp is not None:
+            ocsp.close()
         if self._database is not None:
             self._database.stop()
             self._database = None
@@ -250,6 +302,7 @@ class Endpoints:
             "http": f"http://{where('http')}" if "http" in self.servers else None,
             "metrics_exporter": f"https://{where('metrics_exporter')}",
             "database": where("database") if self._database is not None else None,
+            **({"ocsp_responder": self._ocsp.url} if self._ocsp is not None else {}),
         }
 
     @property

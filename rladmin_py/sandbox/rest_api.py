@@ -202,7 +202,7 @@ class RestHandler(BaseHTTPRequestHandler):
         # "description"}); PUT /v1/cluster and the other requests pages say {"error_code", "message"}
         # (https://redis.io/docs/latest/operate/rs/references/rest-api/requests/cluster/ and
         # .../requests/ocsp/): each route answers its own documented body.
-        path = urlsplit(self.path).path
+        path = urlsplit(getattr(self, "path", "") or "").path  # no path: the request line did not parse
         key = "description" if path.startswith(("/v1/cluster/certificates", "/v1/cluster/update_cert")) else "message"
         self._send(refusal.status, {"error_code": refusal.error_code, key: refusal.description},
                    headers=refusal.headers, close=refusal.close)

@@ -40,6 +40,11 @@ def display_host(host: str) -> str:
 
 def main(args, printer) -> int:
     """Serve until Ctrl-C or SIGTERM; exit 0 then."""
+    from ..safefiles import disable_core_dumps
+    from .limits import raise_open_file_limit
+
+    disable_core_dumps()  # this process holds every private key of the sandbox
+    raise_open_file_limit()  # room for every endpoint's connections (each refuses beyond its share)
     from .cluster import SandboxCluster
     from .endpoints import NOT_SERVED, Endpoints, PortBusy
 

@@ -2,25 +2,50 @@
 
 The state file holds the cluster object, the nodes, the database, every certificate and key
 and the admin credentials. It holds private keys, so it is created 0600 and written atomically
-(temp file in the same directory, fsync, rename, fsync of the directory). Updates take an
-exclusive ``flock`` on a side lock file around read-modify-write, so several shells and the
-sandbox server can share one sandbox without losing each other's changes. What a new state
-holds is the caller's business (:func:`rladmin_py.sandbox.cluster.new_state`).
+(a new temp file in the same directory, never through a symlink or a planted file, fsync,
+rename, fsync of the directory; :func:`rladmin_py.safefiles.write_secret_file`), in a directory
+made 0700. Updates take an exclusive ``flock`` on a side lock file around read-modify-write, so
+several shells and the sandbox server can share one sandbox without losing each other's changes;
+a lock held by a stuck process is waited for at most :data:`LOCK_WAIT` seconds, and the holder
+writes its pid into the lock file so that the others can name it.
+
+A state file or lock file of another user, or one that others may write to, is refused: its keys
+and password would be someone else's. Temp files a killed writer left behind (they hold every
+key) are removed on the next open. What a new state holds is the caller's business
+(:func:`rladmin_py.sandbox.cluster.new_state`).
 """
 from __future__ import annotations
 
 import contextlib
 import copy
+import errno
 import fcntl
 import json
 import os
-import tempfile
+import re
+import stat
+import time
 from typing import Callable
 
+from .. import safefiles
 from ..backends import ConfigurationProblem
 
 #: 2: self-signed certificates as RS makes them, node records with expiry, a database (rladmin-py 0.2).
 STATE_FORMAT = 2
+LOCK_WAIT = 5.0  # seconds to wait for a lock another process holds
+MAX_STATE_SIZE = 64 << 20  # a state file larger than this is not a sandbox's
+STATE_TEMP_PREFIX = ".sandbox-"
+TRUST_TEMP_PREFIX = ".ca-"
+#: The temp files this store writes beside the state (``.sandbox-<pid>-<hex>.tmp``, ``.ca-...``; older
+#: versions: ``tempfile.mkstemp``'s ``.sandbox-<8 chars>.tmp``), and nothing else.
+TEMP_FILE = re.compile(r"\.(?:sandbox|ca)-(?:(?P<pid>[0-9]{1,10})-[0-9a-f]{12}|[a-z0-9_]{8})\.tmp")
+_OPEN_FLAGS = getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOCTTY", 0)
+_cleaned: set[str] = set()  # directories already swept by this process
+
+
+class SandboxBusy(ConfigurationProblem):
+    """The state's lock is held by another process for longer than :data:`LOCK_WAIT` (exit 3;
+    503 from the sandbox server)."""
 
 
 def default_path() -> str:
@@ -53,35 +78,117 @@ class StateStore:
         self._batch: dict | None = None  # state held across a batch of commands
         self._batch_dirty = False
 
+    @property
+    def lock_path(self) -> str:
+        return self.path + ".lock"
+
     def _open_lock(self) -> int:
+        """The lock file, opened once: never through a symlink, and refused unless it is a regular
+        file of this user that nobody else may write to."""
         if self._lock_fd is None:
-            directory = os.path.dirname(self.path)
+            lock = self.lock_path
             try:
-                os.makedirs(directory, mode=0o700, exist_ok=True)
-                self._lock_fd = os.open(self.path + ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+                safefiles.make_private_dirs(os.path.dirname(self.path))
+                fd = os.open(lock, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | os.O_NONBLOCK
+                             | _OPEN_FLAGS, 0o600)
             except OSError as err:
+                if err.errno == errno.ELOOP:
+                    raise ConfigurationProblem(f"the sandbox lock file {lock} is a symbolic link: refused; "
+                                               "remove it") from None
                 raise ConfigurationProblem(f"cannot use the sandbox at {self.path}: {err.strerror}") from None
+            try:
+                st = os.fstat(fd)
+                why = "it is not a regular file" if not stat.S_ISREG(st.st_mode) else safefiles.foreign_file(st)
+                if why:
+                    raise ConfigurationProblem(f"the sandbox lock file {lock} is refused: {why}; remove it")
+                os.set_blocking(fd, True)
+            except BaseException:
+                os.close(fd)
+                raise
+            self._lock_fd = fd
+            self._sweep()
         return self._lock_fd
 
     @contextlib.contextmanager
     def _locked(self, exclusive: bool):
         fd = self._open_lock()
-        fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        self._acquire(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
         try:
+            if exclusive:  # who holds it, for those who wait
+                with contextlib.suppress(OSError):
+                    os.ftruncate(fd, 0)
+                    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
             yield
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)
 
+    def _acquire(self, fd: int, kind: int) -> None:
+        """flock, waiting at most LOCK_WAIT seconds for another process (a stopped or stuck one
+        must not hang everybody): non-blocking tries, short pauses between them."""
+        deadline = time.monotonic() + LOCK_WAIT
+        pause = 0.001
+        while True:
+            try:
+                fcntl.flock(fd, kind | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                pass
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise self._busy(fd)
+            time.sleep(min(pause, left))
+            pause = min(pause * 2, 0.02)
+
+    def _busy(self, fd: int) -> SandboxBusy:
+        holder = ""
+        with contextlib.suppress(OSError, ValueError, IndexError):  # an empty or foreign lock file: no name
+            pid = int(os.pread(fd, 32, 0).split()[0])
+            if pid != os.getpid() and safefiles.pid_alive(pid):
+                holder = f"pid {pid} "
+        return SandboxBusy(f"the sandbox is busy (locked by another rladmin-py process): {holder}has held "
+                           f"{self.lock_path} for more than {LOCK_WAIT:g} s; try again once it has finished",
+                           error_code="sandbox_busy", status=503)
+
+    def _sweep(self) -> None:
+        """Remove the temp files killed writers left beside the state (they hold every key): this
+        tool's names only, older than a minute or of a process that is gone. Once per process."""
+        directory = os.path.dirname(self.path)
+        if directory in _cleaned:
+            return
+        _cleaned.add(directory)
+        for path in safefiles.stale_temp_files(directory, TEMP_FILE):
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+
     def _read(self) -> dict | None:
+        self._sweep()
         try:
-            with open(self.path, encoding="utf-8") as fh:
-                state = json.load(fh)
+            fd = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK | _OPEN_FLAGS)
         except FileNotFoundError:
             return None
+        except OSError as err:
+            raise ConfigurationProblem(f"the sandbox state file {self.path} is unreadable ({err.strerror or err}); "
+                                       "run 'sandbox reset' or remove the file") from None
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                raise ConfigurationProblem(f"the sandbox state file {self.path} is not a regular file; remove it")
+            why = safefiles.foreign_file(st)
+            if why:  # its keys and password would be someone else's
+                raise ConfigurationProblem(f"the sandbox state file {self.path} is refused: {why}; remove it, or "
+                                           "run 'sandbox reset' (it keeps the file aside)")
+            os.set_blocking(fd, True)
+            with os.fdopen(os.dup(fd), "rb") as fh:
+                raw = fh.read(MAX_STATE_SIZE + 1)
+            if len(raw) > MAX_STATE_SIZE:
+                raise ValueError(f"larger than {MAX_STATE_SIZE >> 20} MiB")
+            state = json.loads(raw)
         except (OSError, ValueError) as err:
             raise ConfigurationProblem(
                 f"the sandbox state file {self.path} is unreadable ({getattr(err, 'strerror', None) or err}); "
                 "run 'sandbox reset' or remove the file") from None
+        finally:
+            os.close(fd)
         if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
             older = isinstance(state, dict) and isinstance(state.get("format"), int) and state["format"] < STATE_FORMAT
             what = "was made by an older rladmin-py" if older else "is not a sandbox of this version"
@@ -95,36 +202,19 @@ class StateStore:
 
     def _write(self, state: dict) -> None:
         """Atomic and durable: a reader sees the old file or the new one, never half of one."""
-        directory = os.path.dirname(self.path)
         state["generation"] = state.get("generation", 0) + 1
-        fd, tmp = tempfile.mkstemp(prefix=".sandbox-", suffix=".tmp", dir=directory)
+        data = json.dumps(state, separators=(",", ":"))  # the C encoder: json.dump is pure Python
         try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(json.dumps(state, separators=(",", ":")))  # the C encoder: json.dump is pure Python
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.chmod(tmp, 0o600)
-            os.replace(tmp, self.path)
-        except BaseException as err:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            if isinstance(err, OSError):  # disk full, read-only file system: the old state stays whole
-                raise ConfigurationProblem(f"cannot write the sandbox state file {self.path}: "
-                                           f"{err.strerror or err}; nothing was changed") from None
-            raise
-        dfd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
+            safefiles.make_private_dirs(os.path.dirname(self.path))
+            safefiles.write_secret_file(self.path, data, mode=0o600, temp_prefix=STATE_TEMP_PREFIX, durable=True)
+        except OSError as err:  # disk full, read-only file system: the old state stays whole
+            raise ConfigurationProblem(f"cannot write the sandbox state file {self.path}: "
+                                       f"{err.strerror or err}; nothing was changed") from None
 
     def write_trust(self, state: dict) -> None:
         """The certificates clients trust, beside the state file, 0644: clients must read it."""
-        fd, tmp = tempfile.mkstemp(prefix=".ca-", suffix=".tmp", dir=os.path.dirname(self.path))
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(self._trust(state))
-        os.chmod(tmp, 0o644)  # public certificates only: clients must read them
-        os.replace(tmp, self.trust_path)
+        safefiles.write_secret_file(self.trust_path, self._trust(state), mode=0o644,  # public certificates only
+                                    temp_prefix=TRUST_TEMP_PREFIX)
 
     def replace(self, state: dict, *, keep_old: bool = False) -> str | None:
         """Put ``state`` in place of whatever the file holds, readable or not (``sandbox reset``).

@@ -1,15 +1,19 @@
 """The shell's history file, and the filter that keeps secrets out of it.
 
-The file is created 0600 (its directory 0700) before anything writes to it. Lines that look
+The file is created 0600 (its directories 0700, whatever the umask) before anything writes to
+it, never through a symlink, and refused if it is not a regular file of this user in a directory
+nobody else may write to. Lines that look
 like they carry a secret (a PEM block or one of its base64 lines pasted by mistake, a password)
 are never written (redis-cli's ``isSensitiveCommand``, iredis' ``SkipAuthFileHistory``).
 """
 from __future__ import annotations
 
+import errno
 import os
 import re
+import stat
 
-from .. import paths
+from .. import paths, safefiles
 
 
 def history_path() -> str:
@@ -17,11 +21,28 @@ def history_path() -> str:
 
 
 def prepare_history_file(path: str) -> str:
-    """Create the history file 0600 (its directory 0700) before anything writes to it; tighten
-    the mode of an existing one."""
-    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    """Create the history file 0600 (its directories 0700) before anything writes to it; tighten
+    the mode of an existing one. Raises OSError (``strerror`` says why) for a symlink, anything
+    but a regular file, or a file or directory of another user or writable by others: the shell
+    then keeps history in memory only."""
+    directory = safefiles.make_private_dirs(os.path.dirname(os.path.abspath(path)))
+    why = safefiles.foreign_file(os.stat(directory))
+    if why:
+        raise OSError(errno.EPERM, f"its directory is refused: {why}")
     try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0)
+                     | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOCTTY", 0), 0o600)
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            raise OSError(errno.ELOOP, "is a symbolic link: refused (history goes only to a regular file)") from None
+        raise
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise OSError(errno.EINVAL, "is not a regular file: refused")
+        why = safefiles.foreign_file(st)
+        if why:
+            raise OSError(errno.EPERM, f"is refused: {why}")
         os.fchmod(fd, 0o600)
     finally:
         os.close(fd)
