@@ -432,6 +432,11 @@ class SandboxCluster:
             raise BackendError(f"{name} is not an internal certificate: only {' and '.join(names)} are rotated",
                                error_code="unsupported_certificate", status=403)
         with self.store.update() as state:
+            down = [n for n in state["nodes"] if n.get("status") != "active"]
+            if down:  # the rotate page: 400, "Failed, not all nodes have been updated"; nothing changes here
+                which = ", ".join(f"node:{n['uid']}" for n in down)
+                raise BackendError(f"not all nodes can be updated ({which} down): nothing was rotated",
+                                   error_code="not_all_nodes_updated", status=400)
             fqdn = state["cluster"]["name"]
             for cert_name in [name] if name else names:
                 state["certificates"][cert_name] = generated_certificate(fqdn, cert_name)

@@ -353,6 +353,12 @@ class RestHandler(BaseHTTPRequestHandler):
     def put_update_cert(self, raw):
         body = self._json_body(raw)
         update = _certificate_update(body, "the request body")
+        if "-----BEGIN CERTIFICATE-----" not in update.certificate:
+            # The update_cert page gives two codes for "invalid certificate", 400 and 404
+            # (https://redis.io/docs/latest/operate/rs/references/rest-api/requests/cluster/certificates/);
+            # [guess] 404 when no certificate can be found in the text at all, 400 for one refused
+            # by its content. The OpenAPI file lists no 404 here: the prose is followed.
+            raise _Refusal(404, "invalid_certificate", "no PEM certificate (-----BEGIN CERTIFICATE-----) in the request")
         self._backend().replace_certificates([update])
         return 200, {}
 
@@ -419,7 +425,8 @@ class RestHandler(BaseHTTPRequestHandler):
         body = self._json_body(raw) if raw.strip() else {}
         if not isinstance(body, dict) or set(body) - {"name"} or not isinstance(body.get("name", ""), str):
             raise _Refusal(400, "invalid_request", 'the request body must be {} or {"name": "<certificate name>"}')
-        return 200, {"nodes": self._backend().rotate_certificates(body.get("name"))}
+        self._backend().rotate_certificates(body.get("name"))
+        return 200, None  # the rotate page and the OpenAPI file: 200 OK, no body
 
     def delete_certificate(self, raw):
         self._backend().delete_certificate(self._match.group(1))
