@@ -224,3 +224,38 @@ def test_ocsp_revoked_then_good_through_the_real_responder(rladmin, sandbox_path
         assert json.loads(r.stdout)["cert_status"] == "GOOD"
     finally:
         served.stop()
+
+
+def test_every_parameter_reaches_its_field_over_rest(served, sandbox):
+    """One command with every settable parameter: each lands on the field and route the grammar
+    data names (the ports keep the values the sandbox serves on)."""
+    from rladmin_py import cluster_settings
+    from rladmin_py.language import grammar as gm
+    from test_grammar import PARAMETER_VALUES
+
+    cluster = sandbox.get_cluster()
+    keep = {"cm_port", "cnm_http_port", "cnm_https_port", "http_support", "min_control_TLS_version",
+            "control_cipher_suites"}  # what the served endpoints follow: unchanged, still sent
+    words = []
+    for name, values in PARAMETER_VALUES.items():
+        value = str(cluster_settings.from_rest(cluster[name])) if name in keep else values[0]
+        words += [name, *value.split()]
+    r = served.shell("cluster", "config", *words)
+    assert (r.returncode, r.stdout) == (0, "Cluster configured successfully\n"), r.stderr
+    table = gm.load().type("cluster_config").params
+    after, services, auditing = sandbox.get_cluster(), sandbox.get_services(), sandbox.get_auditing()
+    for name, values in PARAMETER_VALUES.items():
+        p = table[name]
+        route = p.attr("route", "cluster")
+        if route == "services_configuration":
+            service, mode = values[0].split()
+            assert services[service] == {"operating_mode": mode}
+        elif route == "auditing":
+            assert auditing["audit_protocol"] == "local" and auditing["audit_port"] == 1
+        else:
+            field = p.attr("field", name)
+            shown = cluster_settings.from_rest(after[field])
+            expected = shown if name in keep else values[0]
+            assert shown.replace(":", " ") == expected.replace(":", " ") or shown == expected, (name, after[field])
+    log = served.log()
+    assert log.count("PUT /v1/cluster ") == 1 and "PUT /v1/cluster/services_configuration" in log
