@@ -171,7 +171,9 @@ def _announce(printer, args, urls: dict, user: str, password: str, ca_cert: str,
         f"  plain-HTTP REST API: {http}\n"
         f"  metrics exporter:    {urls['metrics_exporter']}   (metrics_exporter certificate)\n"
         f"  database db:1:       {database}\n"
-        f"  user:                {user}\n"
+        + (f"  OCSP responder:      {urls['ocsp_responder']}   (practice CAs of sandbox make-certs)\n"
+           if urls.get("ocsp_responder") else "")
+        + f"  user:                {user}\n"
         f"  password:            {password}\n"
         f"  ca_cert:             {ca_cert}   (the certificates served now, to trust)\n"
         f"  not served:          {not_served}\n"
