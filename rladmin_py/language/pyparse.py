@@ -34,7 +34,7 @@ def _fatal(s: str, loc: int, message: str) -> pp.ParseFatalException:
 def _suggest(word: str, candidates) -> str:
     if len(word) < 4:  # "1.1" is not a typo of "1.3"
         return ""
-    close = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
+    close = difflib.get_close_matches(word, [c for c in candidates if c != word], n=1, cutoff=0.6)
     return f" (did you mean {close[0]}?)" if close else ""
 
 
