@@ -31,3 +31,20 @@ def test_json_in_the_middle_from_the_console(rladmin):
     assert json.loads(r.stdout)[0]["name"] == "proxy"
     r = rladmin("status", "--json", "nodes")
     assert r.returncode == 0 and [row["NODE:ID"] for row in json.loads(r.stdout)["nodes"]][0] == "node:1"
+
+
+def test_history_never_suggests_a_line_that_failed_to_parse():
+    from prompt_toolkit.buffer import Buffer
+    from prompt_toolkit.document import Document
+    from prompt_toolkit.history import InMemoryHistory
+
+    from rladmin_py.shell.repl import ValidSuggestions
+
+    history = InMemoryHistory()
+    for line in ("cluster config min_data_TLS_version 1.2", "cluster config min_data_TLS_version 1.1",
+                 "cluster config min_data_TLS_version 1.3 bogus"):
+        history.append_string(line)
+    buffer = Buffer(history=history)
+    suggestion = ValidSuggestions().get_suggestion(buffer, Document("cluster config min"))
+    assert suggestion is not None and suggestion.text == "_data_TLS_version 1.2"
+    assert ValidSuggestions().get_suggestion(buffer, Document("cluster config min_data_TLS_version 1.1")) is None

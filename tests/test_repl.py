@@ -220,10 +220,15 @@ def test_toolbar_target_usage_and_error(built, sandbox_path):
     assert text.startswith(" cluster config <parameter> <value> [ <parameter> <value> ... ] [ --json ]")
     assert text.endswith(f" sandbox {sandbox_path} ") and len(text) == 400
     text = "".join(t for _, t in built.toolbar_for("cluster config min", width=60))
-    assert text.startswith(" cluster config <parameter>") and "sandbox" not in text  # usage first
-    parts = built.toolbar_for("cluster config min_data_TLS_version 1.5")
-    assert ("class:toolbar.error",
-            " error: column 37: invalid value '1.5' for min_data_TLS_version: expected 1.2 or 1.3") in parts
+    assert text.startswith(" cluster config <parameter>") and len(text) <= 60  # the usage shortened at a space
+    assert " ..." in text and not text.split(" ...")[0].endswith(("<", "[", "<param"))
+    for width in (80, 50):  # an error is never cut: wrapped at spaces
+        parts = built.toolbar_for("cluster config min_data_TLS_version 1.5", width=width)
+        error = next(t for style, t in parts if style == "class:toolbar.error")
+        assert all(len(line) < width for line in error.splitlines())
+        assert " ".join(error.split()) == \
+            "error: column 37: invalid value '1.5' for min_data_TLS_version: expected 1.2 or 1.3"
+        assert width < 80 or any("expected 1.2 or 1.3" in line for line in error.splitlines())
 
 
 def test_toolbar_uses_the_parser_once_built(built):

@@ -7,12 +7,13 @@ the first prompt is on screen (Enter waits for it; validation while typing uses 
 """
 from __future__ import annotations
 
+import re
 import sys
 import threading
 
 from prompt_toolkit import PromptSession
 from prompt_toolkit.application import run_in_terminal
-from prompt_toolkit.auto_suggest import AutoSuggestFromHistory
+from prompt_toolkit.auto_suggest import AutoSuggest, Suggestion
 from prompt_toolkit.completion import CompleteEvent, Completer, Completion, get_common_complete_suffix
 from prompt_toolkit.enums import DEFAULT_BUFFER
 from prompt_toolkit.filters import has_focus
@@ -26,6 +27,7 @@ from prompt_toolkit.styles import Style
 from ..exitcodes import EXIT_OK, EXIT_USAGE
 from ..language import completion, helptext, walker
 from ..language.tokens import tokenize
+from ..terminal import escape
 from .history import history_path, may_hold_secret, prepare_history_file
 from .prompt import PROMPT, describe_target, greeting_text, no_color
 
@@ -133,6 +135,33 @@ class GrammarLexer(Lexer):
         return out
 
 
+class ValidSuggestions(AutoSuggest):
+    """prompt_toolkit's history suggestion, but never a line that does not parse: a line typed
+    wrong once is in the history (to fix it with the up arrow), not proposed again as it was."""
+
+    def get_suggestion(self, buffer, document):
+        text = document.text.rsplit("\n", 1)[-1]
+        if not text.strip():
+            return None
+        for string in reversed(list(buffer.history.get_strings())):
+            for line in reversed(string.splitlines()):
+                if line.startswith(text) and line != text and _parses(line):
+                    return Suggestion(line[len(text):])
+        return None
+
+
+def _parses(line: str) -> bool:
+    from ..language import parser
+
+    if walker.match(line) is not None:  # most lines: no pyparsing
+        return True
+    try:
+        parser.parse(line)
+    except parser.CommandSyntaxError:
+        return False
+    return True
+
+
 class Shell:
     def __init__(self, args, printer, input=None, output=None):
         from ..context import command_context
@@ -185,7 +214,7 @@ class Shell:
             complete_style=CompleteStyle.COLUMN,
             lexer=GrammarLexer(self),
             history=self._history(),
-            auto_suggest=AutoSuggestFromHistory(),
+            auto_suggest=ValidSuggestions(),
             bottom_toolbar=self.toolbar,
             key_bindings=self._key_bindings(),
             style=Style.from_dict(STYLE),
@@ -246,8 +275,26 @@ class Shell:
                 width = self.session.app.output.get_size().columns
             except Exception:
                 width = 80
-        message = [("class:toolbar.error", f" error: {text}")] if kind == "error" else [("class:toolbar.usage", f" {text}")]
-        room = width - len(message[0][1]) - len(target)
+        width = max(width, 20)
+        if kind == "error":  # never cut: wrapped at spaces onto more lines
+            import textwrap
+
+            lines = []  # whole clauses (split after ": ") per line where they fit, words otherwise
+            for clause in re.split(r"(?<=: )", f"error: {text}"):
+                clause = clause.strip()
+                if lines and len(lines[-1]) + 1 + len(clause) < width:
+                    lines[-1] += " " + clause
+                else:
+                    lines += textwrap.wrap(" " + clause, width - 1, break_long_words=False, break_on_hyphens=False)
+            message = [("class:toolbar.error", "\n".join(lines))]
+        else:  # the usage may be shortened, at a space, to leave room for the target
+            usage = f" {text}"
+            limit = width - 1 - (len(target) if width - len(target) >= 30 else 0)  # a long target yields
+            if len(usage) > limit:
+                usage = usage[: max(usage.rfind(" ", 0, limit - 4), 1)] + " ..."
+            lines = [usage]
+            message = [("class:toolbar.usage", usage)]
+        room = width - len(lines[-1]) - len(target)
         if room >= 1:
             message += [("", " " * room), ("class:toolbar.target", target)]
         return message
@@ -265,7 +312,7 @@ class Shell:
         if self._confirm_session is None:
             self._confirm_session = PromptSession(input=self.input, output=self.output)
         try:
-            answer = self._confirm_session.prompt(f"{question} [y/N] ")
+            answer = self._confirm_session.prompt(f"{escape(question)} [y/N] ")  # it names the target
         except (KeyboardInterrupt, EOFError):
             return False
         return answer.strip().lower() in ("y", "yes")
