@@ -439,16 +439,22 @@ def _practice_fqdn(ctx: Context) -> str:
     return practice.DEFAULT_FQDN
 
 
-def _practice_sandbox(ctx: Context) -> str | None:
-    """The sandbox state file to name in README.txt's commands (None: the default one, or not a sandbox)."""
+def _local_sandbox(ctx: Context):
+    """The sandbox backend a local command works beside, or None (a live target is never opened)."""
     if ctx.live_target:
         return None
     try:
         backend = ctx.backend
     except BackendError:
         return None
+    return backend if getattr(backend, "kind", None) == "sandbox" else None
+
+
+def _practice_sandbox(ctx: Context) -> str | None:
+    """The sandbox state file to name in README.txt's commands (None: the default one, or not a sandbox)."""
+    backend = _local_sandbox(ctx)
     path = getattr(backend, "path", None)
-    if getattr(backend, "kind", None) != "sandbox" or not path:
+    if not path:
         return None
     path = os.path.abspath(path)
     return None if path == os.path.abspath(paths.sandbox_state()) else path
@@ -456,13 +462,8 @@ def _practice_sandbox(ctx: Context) -> str | None:
 
 def _ocsp_registrar(ctx: Context):
     """On a sandbox, practice CAs are registered with its OCSP responder (served by --serve)."""
-    if ctx.live_target:
-        return None
-    try:
-        backend = ctx.backend
-    except BackendError:
-        return None
-    if getattr(backend, "kind", None) != "sandbox":
+    backend = _local_sandbox(ctx)
+    if backend is None:
         return None
     from .sandbox import ocsp_responder
 
@@ -520,6 +521,20 @@ HANDLERS: dict[str, Callable[[Context, dict], Result]] = {
     "help": help_,
     "exit": exit_,
 }
+
+
+def _lab(name: str) -> Callable[[Context, dict], Result]:
+    """``lab <name>``: the training labs' handlers, imported only when a lab command runs."""
+    def handler(ctx: Context, args: dict) -> Result:
+        from .labs import commands as lab_commands
+
+        return getattr(lab_commands, name)(ctx, args)
+
+    handler.__name__ = f"lab_{name}"
+    return handler
+
+
+HANDLERS.update({f"lab_{name}": _lab(name) for name in ("list", "start", "status", "hint", "check", "stop")})
 
 
 def run(ctx: Context, command) -> Result:

@@ -10,21 +10,18 @@ waits are polls or reads with deadlines (which also pace the drips), never sleep
 from __future__ import annotations
 
 import http.client
-import json
 import os
 import select
 import socket
 import ssl
-import subprocess
 import threading
 import time
 from pathlib import Path
 
 import pytest
 
-from conftest import console_script
 from server_fixtures import auth_header, client_context
-from test_server import Served, _read_line
+from test_server import Served, start_server
 
 resource = pytest.importorskip("resource")
 
@@ -37,25 +34,11 @@ GOOD_WITHIN = 3.0  # seconds a real client may take to be answered while the swa
 def start(sandbox_path: Path, nofile: tuple[int, int]) -> Served:
     """``--serve 127.0.0.1:0 --json --debug`` with the file limit ``nofile`` (soft, hard) as a shell
     would give it (the server may raise its soft limit up to the hard one)."""
-    log_path = sandbox_path.parent / f"server-{time.monotonic_ns()}.log"
 
     def limits():
         resource.setrlimit(resource.RLIMIT_NOFILE, nofile)
 
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen([console_script(), "--sandbox", str(sandbox_path), "--serve", "127.0.0.1:0", "--json",
-                                 "--debug"], stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL,
-                                preexec_fn=limits)
-    try:
-        line, _ = _read_line(proc, deadline=time.monotonic() + 30)
-        info = json.loads(line)
-    except BaseException:
-        proc.kill()
-        proc.wait(timeout=10)
-        proc.stdout.close()
-        raise
-    return Served(proc, sandbox_path, log_path, info["url"], info["user"], info["password"], info["ca_cert"],
-                  info["endpoints"])
+    return start_server(sandbox_path, preexec_fn=limits)
 
 
 def port_of(served: Served, name: str) -> int | None:

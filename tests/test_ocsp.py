@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
-import os
 import re
 import socket
 import subprocess
@@ -25,11 +24,11 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509 import ocsp as x509_ocsp
 
-from conftest import _test_cas, console_script
+from conftest import _test_cas
 from rladmin_py.certificates import making as certgen, ocsp, practice
 from rladmin_py.sandbox import ocsp_responder
 from rladmin_py.sandbox.cluster import SandboxCluster
-from test_server import OPENSSL, Served, _read_line
+from test_server import OPENSSL, Served, start_server
 
 needs_openssl = pytest.mark.skipif(OPENSSL is None, reason="the openssl command-line tool is not installed")
 FQDN = "cluster.sandbox.local"
@@ -134,23 +133,8 @@ class Canned:
 
 
 def serve(sandbox_path: Path) -> Served:
-    """``rladmin-py --sandbox PATH --serve 127.0.0.1:0 --json`` (test_server.start_server's pattern,
-    which insists on exactly the five RS endpoints; a registered sandbox adds ocsp_responder)."""
-    log_path = sandbox_path.parent / f"server-{time.monotonic_ns()}.log"
-    cmd = [console_script(), "--sandbox", str(sandbox_path), "--serve", "127.0.0.1:0", "--json"]
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL)
-    try:
-        line, _ = _read_line(proc, deadline=time.monotonic() + 30)
-        info = json.loads(line)
-    except BaseException:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=10)
-        proc.stdout.close()
-        raise
-    return Served(proc, sandbox_path, log_path, info["url"], info["user"], info["password"], info["ca_cert"],
-                  info["endpoints"])
+    """``rladmin-py --sandbox PATH --serve 127.0.0.1:0 --json`` (a registered sandbox adds ocsp_responder)."""
+    return start_server(sandbox_path)
 
 
 # -- the client against the responder, in this process ----------------------------------------------

@@ -113,7 +113,7 @@ class Served:
 
 
 def start_server(sandbox_path: Path, *extra: str, env: dict | None = None, json_line: bool = True,
-                 log_dir: Path | None = None) -> Served:
+                 log_dir: Path | None = None, preexec_fn=None) -> Served:
     """Start ``rladmin-py --sandbox PATH --serve 127.0.0.1:0 --json --debug`` and read its JSON line."""
     log_path = (log_dir or sandbox_path.parent) / f"server-{time.monotonic_ns()}.log"
     cmd = [console_script(), "--sandbox", str(sandbox_path), "--serve", "127.0.0.1:0", "--debug"]
@@ -121,7 +121,7 @@ def start_server(sandbox_path: Path, *extra: str, env: dict | None = None, json_
         cmd.append("--json")
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(cmd + list(extra), stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL,
-                                env=dict(os.environ, **(env or {})))
+                                env=dict(os.environ, **(env or {})), preexec_fn=preexec_fn)
     try:  # a server that does not say what it should is stopped here: nothing outlives the test
         line, rest = _read_line(proc, deadline=time.monotonic() + 30)
         if not json_line:
