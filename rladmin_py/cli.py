@@ -17,7 +17,10 @@ EPILOG = """\
 modes:
   rladmin-py                         interactive shell (on a terminal)
   rladmin-py <command words>         run one command, e.g. rladmin-py cluster config min_data_TLS_version 1.3
-  rladmin-py -f FILE | < FILE        run a script (parsed whole before anything runs)
+  rladmin-py -f FILE | < FILE        run a script (parsed whole before anything runs; '#' starts a
+                                     comment, a '\\' at the end of a line continues it)
+  rladmin-py --check [-f FILE | <command words>]
+                                     validate without a cluster, run nothing
   rladmin-py --sandbox PATH --serve [HOST:]PORT
                                      serve the sandbox as a cluster on the wire: REST API (HTTPS
                                      and plain HTTP), Cluster Manager UI, metrics exporter and a
@@ -59,7 +62,9 @@ def build_argparser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"rladmin-py {__version__}")
     mode = p.add_argument_group("modes")
     mode.add_argument("-f", "--file", metavar="FILE", help="run the commands in FILE ('-' for standard input)")
-    mode.add_argument("--check", action="store_true", help="parse and validate the script, run nothing")
+    mode.add_argument("--check", action="store_true",
+                      help="parse and validate the script (or the command words) without a cluster: syntax, "
+                           "values, files and the certificates' pre-flight; run nothing")
     mode.add_argument("--keep-going", action="store_true", help="in a script, run the rest after a failing command")
     mode.add_argument("--serve", metavar="[HOST:]PORT",
                       help="serve the sandbox's endpoints (REST API on PORT, UI, metrics, a database)")
@@ -98,6 +103,21 @@ def _one_shot(args, printer) -> int:
     return code
 
 
+def _check_words(args, printer) -> int:
+    """``--check`` of one-shot words: parsed and checked as one line of a script, run nothing."""
+    from . import script
+    from .language.parser import CommandSyntaxError, parse
+    from .runner import syntax_error
+
+    words = args.words[1:] if args.words[:1] == ["--"] else args.words
+    line = " ".join(quote_word(w) for w in words)
+    try:
+        command = parse(line)
+    except CommandSyntaxError as err:
+        return syntax_error(printer, err)
+    return script.check_script(None, [script.ScriptLine(1, line, command)], printer, strict=args.strict)
+
+
 def quote_word(word: str) -> str:
     """One argv word as it would be typed at the prompt: the shell already split the words.
 
@@ -118,14 +138,16 @@ def _script(args, printer) -> int:
     try:
         name, text = script.read_script(args.file)
     except script.ScriptError as err:
-        message = str(err)
+        from .terminal import escape
+
+        message = escape(str(err))  # it names the file
         printer.err.write(message + "\n" if ": error: " in message else f"error: {message}\n")
         return EXIT_USAGE
     lines = script.parse_script(name, text, printer)
     if lines is None:
         return EXIT_USAGE
     if args.check:
-        return script.check_script(name, lines, printer)
+        return script.check_script(name, lines, printer, strict=args.strict)
     ctx = command_context(args, printer, script=True)
     try:
         return script.run_script(ctx, name, lines, printer, keep_going=args.keep_going)
@@ -156,7 +178,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = build_argparser().parse_args(argv)
     except UsageError as err:
-        sys.stderr.write(f"error: {err} (see rladmin-py --help)\n")
+        from .terminal import escape
+
+        sys.stderr.write(f"error: {escape(str(err))} (see rladmin-py --help)\n")
         return EXIT_USAGE
     from .safefiles import disable_core_dumps
 
@@ -168,10 +192,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.serve is not None:
             return _serve(args, printer)
-        if args.check and not args.file and args.words:
-            raise UsageError("--check takes a script (-f FILE or standard input), not command words")
         if args.file is not None and args.words:
             raise UsageError("give either command words or -f FILE, not both")
+        if args.check and args.words:
+            return _check_words(args, printer)
+        if args.check and args.file is None and sys.stdin.isatty():
+            raise UsageError("--check takes a script (-f FILE or standard input) or command words")
         if args.words:
             return _one_shot(args, printer)
         if args.file is not None or not sys.stdin.isatty():

@@ -16,6 +16,12 @@ from .language import grammar as gm
 #: The longest string value accepted for a field (cipher lists, paths, URLs): RS's own lists are
 #: a few hundred characters; a bound keeps a state file and every request small.
 MAX_TEXT = 4096
+#: The most items a stored list or object may hold, and the largest JSON encoding of one stored
+#: value (a field of the cluster object or the policy that the grammar does not describe: RS's
+#: ``alert_settings``, ``mtls_authorized_subjects`` ...), and how deeply it may nest.
+MAX_ITEMS = 1000
+MAX_VALUE = 64 * 1024
+MAX_DEPTH = 8
 
 CLUSTER, SERVICES, AUDITING = "cluster", "services_configuration", "auditing"
 #: The request each route takes a change with.
@@ -112,6 +118,41 @@ def value_problem(p: gm.Param, value: object, field: str) -> str | None:
             return f"{field} must be a list of cipher suite names"
         return None
     return _one_problem(vt, value, field)
+
+
+def stored_value_problem(value: object, field: str) -> str | None:
+    """Why a client's value is too large to store (any JSON value: strings at most
+    :data:`MAX_TEXT` characters, lists and objects at most :data:`MAX_ITEMS` items and
+    :data:`MAX_DEPTH` levels, at most :data:`MAX_VALUE` bytes as JSON), or None. The check for
+    the fields ``value_problem`` has no grammar for; the type is the caller's business."""
+    import json
+
+    budget = [MAX_VALUE]
+
+    def walk(item: object, depth: int) -> str | None:
+        if isinstance(item, str):
+            budget[0] -= len(item) + 2
+            if len(item) > MAX_TEXT:
+                return f"{field}: a string longer than {MAX_TEXT} characters"
+        elif isinstance(item, (list, dict)):
+            if depth >= MAX_DEPTH:
+                return f"{field}: nested more than {MAX_DEPTH} levels deep"
+            if len(item) > MAX_ITEMS:
+                return f"{field}: more than {MAX_ITEMS} items"
+            budget[0] -= 2 + len(item)
+            for key in item:
+                if isinstance(item, dict):
+                    problem = walk(key, depth + 1)
+                    if problem:
+                        return problem
+                problem = walk(item[key] if isinstance(item, dict) else key, depth + 1)
+                if problem:
+                    return problem
+        else:
+            budget[0] -= len(json.dumps(item)) if isinstance(item, (int, float)) else 5
+        return f"{field}: larger than {MAX_VALUE // 1024} KiB" if budget[0] < 0 else None
+
+    return walk(value, 0)
 
 
 def _one_problem(vt: gm.ValueType, value: object, field: str, switch_as_bool: bool = True) -> str | None:

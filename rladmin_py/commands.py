@@ -6,28 +6,12 @@ The grammar names the handler of each form; :data:`HANDLERS` maps those names to
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Callable
 
 from . import cluster_settings, paths
 from .backends import AuthenticationFailed, BackendError, CertificateUpdate, ConnectionProblem, NotSupported
 from .context import Context
-
-
-class CommandFailed(BackendError):
-    """A command refused on this machine, before anything was sent (exit 1)."""
-
-
-@dataclass
-class Result:
-    """What a command produced. ``kind`` picks the renderer; ``data`` is JSON-able; ``remarks``
-    are words the text rendering adds beside a field (never part of the JSON)."""
-
-    kind: str
-    data: Any = None
-    json: bool = False  # the command's own --json (as in `cluster certificate show --json`)
-    remarks: dict = field(default_factory=dict)
-    exit_code: int = 0  # a command that ran and found something wrong (verify tls: 1)
+from .results import Cancelled, CommandFailed, Result  # noqa: F401  (re-exported: commands.Result, commands.CommandFailed)
 
 
 #: What the sandbox cannot do of a setting it stores (said wherever the setting is shown).
@@ -160,8 +144,9 @@ def certificate_rotate(ctx: Context, args: dict) -> Result:
         return Result("dry_run", {"method": "POST", "path": "/v1/cluster/certificates/rotate",
                                   "body": {"name": name} if name else {}})
     if ctx.confirm is not None and not ctx.options.yes:
-        if not ctx.confirm(f"Regenerate the {name or 'internal'} certificates on every node of {ctx.backend.target}?"):
-            raise CommandFailed("cancelled: nothing was changed", error_code="cancelled")
+        if not ctx.confirm(f"Regenerate the {name + ' certificate' if name else 'internal certificates'} on every node of "
+                           f"{_cluster_named(ctx)}?"):
+            raise Cancelled()
     nodes = ctx.backend.rotate_certificates(name)
     return Result("certificate_rotate", {"name": name, "nodes": nodes})
 
@@ -171,8 +156,8 @@ def certificate_delete(ctx: Context, args: dict) -> Result:
     if ctx.options.dry_run:
         return Result("dry_run", {"method": "DELETE", "path": f"/v1/cluster/certificates/{name}", "body": None})
     if ctx.confirm is not None and not ctx.options.yes:
-        if not ctx.confirm(f"Delete the {name} certificate from {ctx.backend.target}?"):
-            raise CommandFailed("cancelled: nothing was changed", error_code="cancelled")
+        if not ctx.confirm(f"Delete the {name} certificate from {_cluster_named(ctx)}?"):
+            raise Cancelled()
     ctx.backend.delete_certificate(name)
     return Result("certificate_delete", {"name": name})
 
@@ -205,6 +190,13 @@ def info_cluster(ctx: Context, args: dict) -> Result:
 
 
 # -- certificates -------------------------------------------------------------------------------
+def _cluster_named(ctx: Context) -> str:
+    """How a confirmation names the cluster: its name, and where it is (the sandbox, or its URL)."""
+    backend = ctx.backend
+    name = backend.get_cluster().get("name") or "?"
+    return f"the cluster {name} ({'the local sandbox' if backend.kind == 'sandbox' else backend.target})"
+
+
 def _checked_bundle(ctx: Context, name: str, cert_path: str, key_path: str | None, cluster: dict, current: dict):
     from .certificates import checks as certs
 
@@ -233,9 +225,10 @@ def _replace(ctx: Context, bundles, files: list[dict]) -> Result:
         return Result("certificate_dry_run", {"method": "PUT", "path": "/v1/cluster/certificates", "body": body,
                                               "certificates": summaries})
     if ctx.confirm is not None and not ctx.options.yes:
-        names = ", ".join(b.name for b in bundles)
-        if not ctx.confirm(f"Replace the {names} certificate on every node of {ctx.backend.target}?"):
-            raise CommandFailed("cancelled: nothing was changed", error_code="cancelled")
+        names = " and ".join(b.name for b in bundles)
+        what = f"{names} certificate{'s' if len(bundles) > 1 else ''}"
+        if not ctx.confirm(f"Replace the {what} on every node of {_cluster_named(ctx)}?"):
+            raise Cancelled()
     nodes = ctx.backend.replace_certificates(updates)
     _verify_after(ctx, certificates={u.name: u.certificate for u in updates})
     return Result("certificate_set", {"files": files, "nodes": nodes, "certificates": summaries})
@@ -409,7 +402,7 @@ def sandbox_reset(ctx: Context, args: dict) -> Result:
     backend = _sandbox(ctx, "sandbox reset")
     if ctx.confirm is not None and not ctx.options.yes:
         if not ctx.confirm(f"Recreate the sandbox at {backend.path} from scratch (new certificates, password and settings)?"):
-            raise CommandFailed("cancelled: nothing was changed", error_code="cancelled")
+            raise Cancelled()
     state = backend.reset()
     if getattr(backend, "set_aside", None):
         ctx.note(f"note: the unreadable state file was kept as {backend.set_aside} (it may hold keys: remove it "

@@ -1,10 +1,17 @@
-"""Result -> rladmin-style text, or JSON. Rendering never computes and never talks to a cluster."""
+"""Result -> rladmin-style text, or JSON. Rendering never computes and never talks to a cluster.
+
+Text rendering never writes a string of a result raw: certificate fields, file names and a live
+cluster's names and values come from elsewhere, so every string in the data (and in the remarks)
+goes through :func:`rladmin_py.terminal.escape` before a renderer sees it (:func:`_escaped`).
+JSON output is the data exactly (``json.dumps`` escapes control characters itself).
+"""
 from __future__ import annotations
 
 import json
 
 from . import cluster_settings
 from .commands import Result
+from .terminal import escape
 
 #: The TLS lines: this tool's addition (rladmin's ``info cluster`` shows none).
 INFO_TLS = (
@@ -21,21 +28,21 @@ def _info_cluster(data: dict, remarks: dict) -> str:
     cluster = data["cluster"]
     lines = [layouts.info_cluster_text(cluster, data.get("policy") or None)]
     lines.append("rladmin-py additions (not shown by rladmin):")
-    lines.append(f"    name: {_safe(cluster.get('name', ''))}")
+    lines.append(f"    name: {cluster.get('name', '')}")
     for key in INFO_TLS:
         if key in cluster:
             remark = f" ({remarks[key]})" if key in remarks else ""
-            lines.append(f"    {key}: {_safe(cluster_settings.from_rest(cluster[key]))}{remark}")
+            lines.append(f"    {key}: {escape(cluster_settings.from_rest(cluster[key]))}{remark}")
     return "\n".join(lines)
 
 
 def _ocsp_status_lines(status: dict) -> list[str]:
     """The documented block: ``OCSP certificate status is: REVOKED`` then the response's times
     (https://redis.io/docs/latest/operate/rs/references/cli-utilities/rladmin/cluster/ocsp/)."""
-    lines = [f"OCSP certificate status is: {_safe(status.get('cert_status'))}"]
+    lines = [f"OCSP certificate status is: {status.get('cert_status')}"]
     for key in ("produced_at", "responder_url", "revocation_time", "this_update"):
         if status.get(key):
-            lines.append(f"{key}: {_safe(status[key])}")
+            lines.append(f"{key}: {status[key]}")
     return lines
 
 
@@ -44,7 +51,7 @@ def _ocsp_config(data: dict) -> str:
 
     value = data["value"]
     shown = cluster_settings.from_rest(value) if isinstance(value, bool) else value if value not in (None, "") else "(none)"
-    return OCSP_LINES[data["parameter"]].format(_safe(shown))
+    return OCSP_LINES[data["parameter"]].format(escape(shown))
 
 
 def _status(data: dict) -> str:
@@ -89,13 +96,15 @@ def _certificate_table(items: list[dict], remarks: dict) -> str:
 
 
 def _dry_run(data: dict) -> str:
+    """The request a dry run would send: the certificates' summaries and the request line escaped,
+    the body as JSON (``json.dumps`` escapes every control character in it)."""
     lines = []
-    for c in data.get("certificates", []):
+    for c in _escaped(data.get("certificates", [])):
         lines.append(f"Would replace {c['name']}: {c['subject']}, SANs {', '.join(c['sans']) or '(none)'}, "
                      f"expires {c['not_after']} ({c['days_left']} days), {c['key_type']} {c['key_size']}, "
                      f"SHA-256 {c['sha256']}")
     for request in data.get("requests") or [data]:
-        lines.append(f"Dry run, nothing changed. Would send: {request['method']} {request['path']}")
+        lines.append(f"Dry run, nothing changed. Would send: {escape(request['method'])} {escape(request['path'])}")
         if request["body"] is not None:
             lines.append(json.dumps(request["body"], indent=2))
     return "\n".join(lines)
@@ -108,11 +117,6 @@ def _make_certs(data: dict) -> str:
     return "\n".join(lines)
 
 
-def _safe(text) -> str:
-    """Untrusted text (a served certificate's fields) with control characters escaped."""
-    return "".join(ch if ch.isprintable() else f"\\x{ord(ch):02x}" for ch in str(text))
-
-
 def _verify_tls(data: dict) -> str:
     lines, counts = [], {}
     for r in data["rows"]:
@@ -121,17 +125,17 @@ def _verify_tls(data: dict) -> str:
         served = r.get("served")
         if served:
             same = "the cluster's" if served["sha256"] == r.get("expected_sha256") else "NOT the cluster's"
-            lines.append(f"   certificate: {r['certificate']}: served CN {_safe(served['cn'])}, SHA-256 "
+            lines.append(f"   certificate: {r['certificate']}: served CN {served['cn']}, SHA-256 "
                          f"{served['sha256'][:16]}..., {served['days_left']} days left ({same}); {served['tls_version']}")
         if r.get("chain"):
             name = "" if r.get("name_match") is None else ", name matches" if r["name_match"] else ", name does NOT match"
-            lines.append(f"   chain:       {_safe(r['chain'])}{name}")
+            lines.append(f"   chain:       {r['chain']}{name}")
         mv = r.get("min_version") or {}
         if mv and mv.get("below") != "not applicable":
             lines.append(f"   minimum TLS: {mv['configured']} configured; below it: {mv['below']}")
         if r.get("cipher_outside") and r["cipher_outside"] != "not applicable":
             lines.append(f"   ciphers:     a TLS 1.2 cipher outside the configured list: {r['cipher_outside']}")
-        lines += [f"   problem:     {_safe(p)}" for p in r.get("problems", ())]
+        lines += [f"   problem:     {p}" for p in r.get("problems", ())]
     summary = ", ".join(f"{n} {status}" for status, n in counts.items())
     lines.append(f"verify tls: {summary}" + ("" if data["ok"] else " (not all reachable endpoints are OK)"))
     return "\n".join(lines)
@@ -140,6 +144,7 @@ def _verify_tls(data: dict) -> str:
 #: Renderers that also take the result's remarks.
 WITH_REMARKS = {"info_cluster": _info_cluster, "certificate_show": _certificate_table}
 TEXT = {
+    "lab": lambda d: "\n".join(d["text"]),  # the labs' own lines (rladmin_py/labs), each escaped; JSON below
     "cluster_config": lambda d: "Cluster configured successfully",
     "certificate_set": _certificate_set,
     "certificate_dry_run": _dry_run,
@@ -151,7 +156,7 @@ TEXT = {
     "verify_tls": _verify_tls,
     "ocsp_config": _ocsp_config,
     "ocsp_set": lambda d: "",  # rladmin prints nothing; the next read shows the value
-    "ocsp_compatible": lambda d: f"Success. OCSP URI is {_safe(d['responder_url'])}",
+    "ocsp_compatible": lambda d: f"Success. OCSP URI is {d['responder_url']}",
     "ocsp_status": lambda d: "\n".join(_ocsp_status_lines(d)),
     "ocsp_test": lambda d: "Initiating a query to OCSP server\n..." + "\n".join(_ocsp_status_lines(d)),
     "status": _status,
@@ -165,10 +170,27 @@ TEXT = {
 }
 
 
+def _escaped(value):
+    """``value`` with every string in it (dictionary keys too, at any depth) escaped for the terminal."""
+    if isinstance(value, str):
+        return escape(value)
+    if isinstance(value, dict):
+        return {_escaped(k): _escaped(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_escaped(v) for v in value]
+    return value
+
+
+#: Renderers given the data as it is: help is this tool's own text (lines and all), and a dry run
+#: shows its request body as JSON (exact, and escaped by json.dumps); both escape the rest themselves.
+RAW_DATA = frozenset({"help", "dry_run", "certificate_dry_run"})
+
+
 def text(result: Result) -> str:
+    data = result.data if result.kind in RAW_DATA else _escaped(result.data)
     if result.kind in WITH_REMARKS:
-        return WITH_REMARKS[result.kind](result.data, result.remarks)
-    return TEXT[result.kind](result.data)
+        return WITH_REMARKS[result.kind](data, _escaped(result.remarks))
+    return TEXT[result.kind](data)
 
 
 def as_json(result: Result) -> str:
@@ -180,6 +202,8 @@ def as_json(result: Result) -> str:
         data = {"status": "ok", **data}
     elif result.kind == "help":
         data = {"help": data}
+    elif result.kind == "lab":
+        data = data["json"]
     elif result.kind == "info_cluster":  # the cluster object as GET /v1/cluster gives it, and its policy
         data = {**data["cluster"], "policy": data["policy"]}
     elif result.kind == "status":

@@ -1,15 +1,21 @@
 """Running one command line and reporting it: shared by one-shot, script and interactive modes.
 
 Errors become one line (``error: ...``) and an exit code; only ``--debug`` shows tracebacks.
+Every error, warning and note line is written through :func:`rladmin_py.terminal.escape` (they
+quote file names, certificate fields and a cluster's answers), results through :mod:`.render`.
 """
 from __future__ import annotations
 
+import json
+import re
 import sys
 import traceback
 from dataclasses import dataclass, field
 from typing import TextIO
 
 from . import commands, render
+from .results import Cancelled
+from .terminal import escape
 from .backends import EXIT_FAILED, EXIT_OK, EXIT_USAGE, BackendError
 
 
@@ -21,21 +27,45 @@ class Printer:
     err: TextIO = field(default_factory=lambda: sys.stderr)
     json: bool = False
     debug: bool = False
+    warnings: list = field(default_factory=list)  # --json: the warnings of the command running now
 
     def result(self, result: commands.Result) -> None:
-        """Print a result (JSON with --json, or when the command asked for it with its own --json)."""
+        """Print a result (JSON with --json, or when the command asked for it with its own --json);
+        with --json, the command's warnings are in its document too (when it is an object)."""
         text = render.render(result, self.json)
+        if text and self.json and self.warnings and text.startswith("{"):
+            doc = json.loads(text)
+            doc["warnings"] = self.warnings
+            text = json.dumps(doc)
+        self.warnings = []
         if text:
             self.out.write(text + "\n")
             self.out.flush()
 
-    def error(self, message: str, prefix: str = "") -> None:
-        self.err.write(f"{prefix}error: {message}\n")
+    def error(self, message: str, prefix: str = "", *, code: str | None = None, column: int | None = None) -> None:
+        """One line on stderr; with --json also the command's one document on stdout:
+        ``{"ok": false, "line": N, "error": {"code", "message"}, "warnings": [...]}``."""
+        self.err.write(f"{escape(prefix)}error: {escape(message)}\n")
         self.err.flush()
+        if self.json:
+            doc: dict = {"ok": False}
+            where = re.match(r".*?:(\d+):(?:(\d+):)? ?$", prefix)
+            if where:
+                doc["line"] = int(where.group(1))
+            if column is not None:
+                doc["column"] = column
+            doc["error"] = {"code": code or "error", "message": message}
+            if self.warnings:
+                doc["warnings"], self.warnings = self.warnings, []
+            self.out.write(json.dumps(doc) + "\n")
+            self.out.flush()
 
     def note(self, message: str) -> None:
-        self.err.write(message + "\n")
+        self.err.write(escape(message) + "\n")
         self.err.flush()
+        warning = re.match(r"(?:.*?: )?warning: (.*)", message)
+        if self.json and warning:
+            self.warnings.append(warning.group(1))
 
 
 def describe_backend_error(err: BackendError) -> str:
@@ -50,8 +80,12 @@ def execute(ctx: commands.Context, command, printer: Printer, prefix: str = "") 
     try:
         result = commands.run(ctx, command)
         return result.exit_code or EXIT_OK, result
+    except Cancelled as err:  # an answer, not an error
+        printer.note(f"{prefix}{err.message}")
+        return err.exit_code, None
     except BackendError as err:
-        printer.error(describe_backend_error(err), prefix)
+        printer.error(describe_backend_error(err), prefix,
+                      code=err.error_code or re.sub(r"(?<!^)(?=[A-Z])", "_", type(err).__name__).lower())
         return err.exit_code, None
     except KeyboardInterrupt:
         raise
@@ -70,9 +104,16 @@ def report_bug(printer: Printer, err: Exception, prefix: str = "") -> None:
 def syntax_error(printer: Printer, err, prefix: str = "") -> int:
     """A line that does not parse: the message with its column, the line and a caret."""
     location = f"{prefix}{err.col}: " if prefix else f"column {err.col}: "
-    printer.err.write(f"{location}error: {err.message}\n{err.caret()}\n" if prefix
-                      else f"error: {location}{err.message}\n{err.caret()}\n")
+    location, message = escape(location), escape(err.message)
+    printer.err.write(f"{location}error: {message}\n{err.caret()}\n" if prefix
+                      else f"error: {location}{message}\n{err.caret()}\n")
     printer.err.flush()
+    if printer.json:  # the line's one document
+        where = re.match(r".*?:(\d+): ?$", prefix)
+        doc = {"ok": False, **({"line": int(where.group(1))} if where else {}), "column": err.col,
+               "message": err.message, "error": {"code": "syntax_error", "message": err.message}}
+        printer.out.write(json.dumps(doc) + "\n")
+        printer.out.flush()
     return EXIT_USAGE
 
 

@@ -139,3 +139,33 @@ def test_the_sandbox_reads_only_the_grammar_data_of_the_language():
 def test_each_heavy_library_has_one_door(library, door):
     users = sorted(m for m, deps in GRAPH.items() if any(d == library or d.startswith(library + ".") for d in deps))
     assert users and all(_in(m, door) for m in users), users
+
+
+# -- the Ansible collection (rladmin_py/ansible_collections/redis/rs_tls) ------------------------------------------
+COLLECTION = "rladmin_py.ansible_collections"
+
+
+def test_the_graph_sees_the_ansible_collection():
+    utils = f"{COLLECTION}.redis.rs_tls.plugins.module_utils.rs_tls"
+    assert utils in GRAPH and "rladmin_py.ansible_support" in OURS[utils]
+    assert {f"{COLLECTION}.redis.rs_tls.plugins.modules.{m}" for m in
+            ("certificate", "tls_settings", "certificate_info", "tls_verify")} <= set(GRAPH)
+
+
+@pytest.mark.parametrize("library", ["ansible", "ansible_collections"])
+def test_ansible_is_imported_by_the_collection_only(library):
+    """The shell never imports Ansible: ansible_support (what the modules run) is plain rladmin-py."""
+    users = sorted(m for m, deps in GRAPH.items() if any(d == library or d.startswith(library + ".") for d in deps))
+    assert users and all(_in(m, COLLECTION) for m in users), users
+
+
+def test_only_the_collection_uses_ansible_support():
+    users = sorted(m for m, deps in OURS.items() if "rladmin_py.ansible_support" in deps)
+    assert users and all(_in(m, COLLECTION) for m in users), users
+
+
+def test_the_collection_reaches_rladmin_py_through_ansible_support_only():
+    """One door each way: the modules run the shell's code only as ansible_support's tasks."""
+    wrong = sorted((m, d) for m, deps in OURS.items() if _in(m, COLLECTION)
+                   for d in deps if d not in ("rladmin_py", "rladmin_py.ansible_support"))
+    assert wrong == []

@@ -229,7 +229,8 @@ def test_interactive_confirmation(ctx_factory, certfactory, sandbox, sandbox_pat
     ctx, asked = ctx_factory(confirm=False)
     with pytest.raises(commands.CommandFailed, match="cancelled: nothing was changed"):
         commands.certificate_set(ctx, args)
-    assert asked == [f"Replace the proxy certificate on every node of {sandbox_path}?"]
+    # the cluster by its name and where it is (not the state file's path)
+    assert asked == ["Replace the proxy certificate on every node of the cluster cluster.sandbox.local (the local sandbox)?"]
     assert generation(sandbox_path) == gen
     ctx, asked = ctx_factory(confirm=False, yes=True)  # -y: no question
     commands.certificate_set(ctx, args)

@@ -112,8 +112,8 @@ def test_version_help_and_python_m():
 def test_usage_errors_exit_2(rladmin):
     r = rladmin("--bogus-option")
     assert r.returncode == 2 and r.stderr.startswith("error: ") and "Traceback" not in r.stderr
-    r = rladmin("--check", "info", "cluster")
-    assert r.returncode == 2
+    r = rladmin("--check", "-f", "run.rla", "info", "cluster")  # --check takes one-shot words, not both
+    assert r.returncode == 2 and "either command words or -f FILE" in r.stderr
 
 
 def test_unreadable_state_file_is_a_configuration_error(rladmin, sandbox_path):
@@ -172,7 +172,7 @@ def test_script_stops_at_first_failure_with_line_number(rladmin, sandbox, tmp_pa
     assert r.returncode == 1
     assert r.stdout == "Cluster configured successfully\n"
     assert r.stderr.splitlines()[0].startswith(f"{path}:2: error: /nonexistent/c.pem")
-    assert "1 of 3 commands applied (lines 1); not applied: lines 2-3" in r.stderr
+    assert "1 of 3 commands applied (line 1); not applied: lines 2-3" in r.stderr
     assert tls(sandbox) == "1.3" and tls(sandbox, "sentinel_tls_mode") == "allowed"
 
 

@@ -22,7 +22,7 @@ from rladmin_py.shell.repl import GrammarCompleter
 G = grammar.load()
 CERT_NAMES = list(G.type("certificate_name").choices)
 PARAMS = [p.name for p in G.type("cluster_config").params.values() if p.settable]
-COMMANDS = ["cluster", "status", "info", "verify", "sandbox", "help", "exit", "quit"]
+COMMANDS = ["cluster", "status", "info", "verify", "sandbox", "lab", "help", "exit", "quit"]
 
 
 def sp(words):
@@ -293,7 +293,7 @@ ANALYSIS = [
      (16, "control_cipher_suites_tls_1_3 is read-only: it cannot be set with cluster config")),
     ("info cluster --json x", "invalid", (21, "unexpected 'x'")),
     ("sandbox node x up", "invalid", (14, "expected a whole number, found 'x'")),
-    ("bogus", "invalid", (1, "expected cluster, status, info, verify, sandbox, help, ?, exit or quit, found 'bogus'")),
+    ("bogus", "invalid", (1, "expected cluster, status, info, verify, sandbox, lab, help, ?, exit or quit, found 'bogus'")),
 ]
 
 

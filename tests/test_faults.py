@@ -59,9 +59,10 @@ def check_report(script, n: int, code: int, stdout: str, stderr: str, url: str, 
     applied = stdout.count(OK)
     assert stdout == OK * applied  # nothing but the successes
     assert failed == applied + 1
-    done = f" (lines {'1' if applied == 1 else f'1-{applied}'})" if applied else ""
-    assert lines[1] == (f"{script}: {applied} of {n} commands applied{done}; not applied: lines "
-                        f"{failed}{f'-{n}' if failed < n else ''}"), lines[1]
+    done = f" ({'line 1' if applied == 1 else f'lines 1-{applied}'})" if applied else ""
+    rest = f"lines {failed}-{n}" if failed < n else f"line {failed}"
+    assert lines[1] == (f"{script}: {applied} of {n} command{'s' if n != 1 else ''} applied{done}; "
+                        f"not applied: {rest}"), lines[1]
     return applied
 
 

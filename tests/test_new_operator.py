@@ -5,6 +5,8 @@ import json
 
 import pytest
 
+from test_server import served  # noqa: F401  (a fixture)
+
 from rladmin_py.language import parser
 
 
@@ -48,3 +50,44 @@ def test_history_never_suggests_a_line_that_failed_to_parse():
     suggestion = ValidSuggestions().get_suggestion(buffer, Document("cluster config min"))
     assert suggestion is not None and suggestion.text == "_data_TLS_version 1.2"
     assert ValidSuggestions().get_suggestion(buffer, Document("cluster config min_data_TLS_version 1.1")) is None
+
+
+def test_json_gives_one_document_per_command_failures_included(rladmin, tmp_path):
+    script = tmp_path / "mixed.rla"
+    script.write_text("cluster config min_data_TLS_version 1.3\n"
+                      "cluster certificate set proxy certificate_file /nonexistent.pem\n"
+                      "cluster config min_data_TLS_version 1.2   # back\n")
+    r = rladmin("--json", "--keep-going", "-f", str(script))
+    assert r.returncode == 1
+    docs = [json.loads(line) for line in r.stdout.splitlines()]  # every stdout line is JSON
+    assert len(docs) == 3
+    (failed,) = [d for d in docs if d.get("ok") is False]
+    assert failed["line"] == 2
+    assert failed["error"]["code"] == "file_not_found" and "/nonexistent.pem" in failed["error"]["message"]
+    assert "error: /nonexistent.pem" in r.stderr  # and the line for people, as without --json
+    bad = tmp_path / "bad.rla"
+    bad.write_text("\ncluster config min_data_TLS_version 1.4\n")
+    r = rladmin("--json", "-f", str(bad))
+    (doc,) = [json.loads(line) for line in r.stdout.splitlines()]
+    assert r.returncode == 2 and (doc["line"], doc["column"]) == (2, 37) and "1.2 or 1.3" in doc["message"]
+
+
+def test_a_one_shot_failure_in_json(rladmin):
+    r = rladmin("--json", "cluster", "certificate", "show", "ldap_client")
+    assert r.returncode == 1
+    doc = json.loads(r.stdout)
+    assert doc == {"ok": False, "error": {"code": "not_found", "message": "the cluster holds no ldap_client certificate"}}
+
+
+def test_the_hint_for_a_name_mismatch_works_as_printed(served):
+    """The fix a TLS name mismatch suggests is a command that works when run as printed."""
+    import shlex
+
+    url = served.url.replace("127.0.0.1", "127.1")  # 127.0.0.1 again, by a name the api certificate does not hold
+    r = served.shell("--cluster", url, "info", "cluster")
+    assert r.returncode == 3 and "does not name 127.1" in r.stderr, r.stderr
+    suggested = r.stderr.split("('", 1)[1].split("' lists them", 1)[0]
+    words = shlex.split(suggested)
+    assert words[0] == "rladmin-py"
+    r = served.shell(*words[1:], ca=None)
+    assert r.returncode == 0 and "api:" in r.stdout, r.stderr

@@ -721,5 +721,5 @@ def test_ctrl_c_of_the_console_script_after_the_put_went_out(hostile, tmp_path, 
     assert "error: interrupted after PUT /v1/cluster was sent: the change may or may not have been applied" in err
     assert "Traceback" not in err and "pw-not-shown" not in err
     if as_script:
-        assert f"{script}: 0 of 2 commands applied; may or may not have been applied: line 1; not applied: lines 2" \
+        assert f"{script}: 0 of 2 commands applied; may or may not have been applied: line 1; not applied: line 2" \
             in err, err

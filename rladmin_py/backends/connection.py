@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
 from . import ConfigurationProblem
+from ..terminal import escape_lines
 
 DEFAULT_PORT = 9443
 PROFILE_KEYS = {"url": str, "user": str, "ca_cert": str, "insecure": bool, "password_env": str, "password": str,
@@ -106,7 +107,7 @@ def _ask_on_terminal(question: str) -> bool | None:
     if sys.stdin is None or not sys.stdin.isatty() or sys.stderr is None:
         return None
     try:
-        sys.stderr.write(question)
+        sys.stderr.write(escape_lines(question))
         sys.stderr.flush()
         answer = sys.stdin.readline()
     except (OSError, ValueError):
@@ -216,7 +217,7 @@ def normalize_url(raw: str, *, credentials: bool = False) -> str:
     if not credentials and (parts.username is not None or parts.password is not None):
         if parts.password is not None:
             raise ConfigurationProblem(URL_PASSWORD_REFUSED)
-        raise ConfigurationProblem(f"the cluster URL must not hold credentials: give --user USER and the password "
+        raise ConfigurationProblem("the cluster URL must not hold credentials: give --user USER and the password "
                                    "in REDIS_ENTERPRISE_PASSWORD (or at the prompt)")
     host = parts.hostname
     if not host:

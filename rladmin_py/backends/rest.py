@@ -37,6 +37,7 @@ import ssl
 import sys
 import time
 
+from ..terminal import escape, one_line
 from . import (AuthenticationFailed, BackendError, CertificateUpdate, ChangeInterrupted, ConfigurationProblem,
                ConnectionProblem, PartialUpdate, UnconfirmedChange)
 
@@ -61,25 +62,16 @@ REDIRECT_HINT = ("redirects are not followed: give --cluster the RS REST API its
 
 
 def _stderr(message: str) -> None:
-    sys.stderr.write(message + "\n")
+    sys.stderr.write(escape(message) + "\n")
     sys.stderr.flush()
-
-
-def _one_line(text, limit: int = 400) -> str:
-    """Untrusted text as one printable line: whitespace runs become one space, control and other
-    non-printable characters are escaped (\\x1b), and the whole is shortened to ``limit``."""
-    text = " ".join(str(text).split())
-    text = "".join(c if c.isprintable() else (f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}")
-                   for c in text)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _shown_url(location: str, limit: int = 100) -> str:
     """A Location header for a message: escaped, its query (SSO state, tokens) dropped, shortened."""
-    text = _one_line(location, limit=1000)
+    text = one_line(location, limit=1000)
     base, sep, _ = text.partition("?")
     base = base.partition("#")[0]
-    return _one_line(base + ("?..." if sep else ""), limit=limit)
+    return one_line(base + ("?..." if sep else ""), limit=limit)
 
 
 def _shown_value(value, limit: int = 80) -> str:
@@ -87,7 +79,7 @@ def _shown_value(value, limit: int = 80) -> str:
         text = json.dumps(value, ensure_ascii=False)
     except (TypeError, ValueError):
         text = repr(value)
-    return _one_line(text, limit=limit)
+    return one_line(text, limit=limit)
 
 
 def _chain(err: BaseException):
@@ -308,7 +300,7 @@ class RestBackend:
                                f"redirected and nothing was read ({REDIRECT_HINT})", error_code="redirected")
         if status >= 400:
             data = self._read(response, deadline, MAX_ERROR_ANSWER, truncate=True)
-            raise self._status_error(status, _one_line(response.reason_phrase or "", 60), data, method, path, check)
+            raise self._status_error(status, one_line(response.reason_phrase or "", 60), data, method, path, check)
         if status != 200:
             if change:
                 raise UnconfirmedChange(f"the cluster answered {status} to {method} {path}, not 200; the change may "
@@ -334,7 +326,7 @@ class RestBackend:
             return json.loads(data)
         except (ValueError, RecursionError):  # RecursionError: nested a million deep
             if change:
-                kind = _one_line(response.headers.get("content-type", "").partition(";")[0], 40)
+                kind = one_line(response.headers.get("content-type", "").partition(";")[0], 40)
                 raise UnconfirmedChange(f"the cluster answered 200 to {method} {path} with something that is not "
                                         f"JSON{f' ({kind})' if kind else ''}; the change may or may not have been "
                                         f"applied: check with '{check}'", error_code="not_json") from None
@@ -385,18 +377,19 @@ class RestBackend:
             code = getattr(verify, "verify_code", None)
             if code in (62, 64):  # X509_V_ERR_HOSTNAME_MISMATCH, X509_V_ERR_IP_ADDRESS_MISMATCH
                 fix = (f"the cluster's certificate does not name {self._client.base_url.host}: connect with a name it "
-                       "holds (cluster certificate show api -k lists them), or skip verification with -k/--insecure")
+                       f"holds ('rladmin-py -k --cluster {self.url} --user {self.user} cluster certificate show api' "
+                       "lists them), or skip verification with -k/--insecure")
             elif code == 10:  # X509_V_ERR_CERT_HAS_EXPIRED
                 fix = ("the cluster's API certificate has expired: replace it (cluster certificate set api ...), "
                        "using -k/--insecure until then; --ca-cert cannot help")
             else:
                 fix = ("the cluster's certificate is not signed by a CA you trust: give the cluster's CA certificate "
                        "with --ca-cert FILE (or REDIS_ENTERPRISE_CA_CERT), or skip verification with -k/--insecure")
-            return ConnectionProblem(f"TLS verification failed for {url}: {_one_line(reason)}; {fix}",
+            return ConnectionProblem(f"TLS verification failed for {url}: {one_line(reason)}; {fix}",
                                      error_code="tls_verification_failed")
         tls = next((e for e in chain if isinstance(e, ssl.SSLError)), None) if handshake else None
         if tls is not None:
-            reason = tls.reason or _one_line(tls)
+            reason = tls.reason or one_line(tls)
             hint = ""
             if reason and "WRONG_VERSION_NUMBER" in reason:
                 hint = " (is it an HTTPS port? the RS REST API is https://<cluster>:9443)"
@@ -405,7 +398,7 @@ class RestBackend:
             elif isinstance(tls, ssl.SSLEOFError) or (reason and "UNEXPECTED_EOF" in reason):
                 reason = "the server closed the connection"
                 hint = f" (is it the RS REST API, https://<cluster>:{DEFAULT_PORT}?)"
-            return ConnectionProblem(f"TLS handshake with {url} failed: {_one_line(reason)}{hint}",
+            return ConnectionProblem(f"TLS handshake with {url} failed: {one_line(reason)}{hint}",
                                      error_code="tls_failed")
         if isinstance(err, httpx.ConnectTimeout):
             return ConnectionProblem(f"cannot connect to {url}: timed out", error_code="connect_timeout")
@@ -431,14 +424,14 @@ class RestBackend:
             return ConnectionProblem(f"cannot connect to {url}: the connection was reset (is it the RS REST API, "
                                      f"https://<cluster>:{DEFAULT_PORT}?)", error_code="connection_reset")
         if isinstance(err, httpx.ConnectError):
-            return ConnectionProblem(f"cannot connect to {url}: {_one_line(err) or type(err).__name__}",
+            return ConnectionProblem(f"cannot connect to {url}: {one_line(err) or type(err).__name__}",
                                      error_code="connection_failed")
         if isinstance(err, (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)):
             extra = ("; the change may or may not have been applied: check, then run the command again"
                      if method != "GET" else "")
             return ConnectionProblem(f"the connection to {url} broke during {method} {path}{extra}",
                                      error_code="connection_lost")
-        return ConnectionProblem(f"{method} {url}{path} failed: {_one_line(err) or type(err).__name__}",
+        return ConnectionProblem(f"{method} {url}{path} failed: {one_line(err) or type(err).__name__}",
                                  error_code="request_failed")
 
     def _status_error(self, status: int, reason: str, data: bytes, method: str, path: str,
@@ -504,7 +497,7 @@ class RestBackend:
                                     error_code="unexpected_answer")
         whole = WHOLE_CLUSTER_MARKER in answer
         for field, sent in changes.items():
-            name = _one_line(field, 80)
+            name = one_line(field, 80)
             if field in answer:
                 if not _same_value(sent, answer[field]):
                     raise UnconfirmedChange(f"the cluster answered 200 but did not take {name}: sent "
@@ -659,7 +652,7 @@ class RestBackend:
             answer = self._get(path)
         for field, sent in body.items():
             if field in answer and not _same_value(sent, answer[field]):
-                raise UnconfirmedChange(f"the cluster answered 200 to PUT {path} but shows {_one_line(field, 80)} "
+                raise UnconfirmedChange(f"the cluster answered 200 to PUT {path} but shows {one_line(field, 80)} "
                                         f"{_shown_value(answer[field])}, not {_shown_value(sent)}: the change may "
                                         f"not have been applied: check with '{check}'", error_code="not_applied")
         return answer
@@ -747,7 +740,7 @@ def _error_body(data: bytes) -> tuple[str | None, str | None]:
         return None, None
     description = body.get("description") or body.get("message") or body.get("detail")
     code = body.get("error_code")
-    return (_one_line(description) if description else None), (_one_line(code, 80) if code else None)
+    return (one_line(description) if description else None), (one_line(code, 80) if code else None)
 
 
 def _json_kind(answer) -> str:

@@ -8,7 +8,8 @@ things with the same words. Requirements: rs-tls.md section 5; issue 3.
   :func:`prepare_files` reads the files first. Both raise only :class:`CertificateProblem`,
   whose message is one line, names the file and the problem, and never holds key material.
 - Refusals are what RS refuses (or would choke on); warnings are returned in the bundle and the
-  caller decides (``--strict`` turns them into refusals).
+  caller decides (``--strict`` turns them into refusals). Messages, notes and warnings quote
+  file names and certificate fields: they come escaped (:func:`rladmin_py.terminal.escape`).
 - What is sent is normalised: the certificates re-encoded from what was parsed (PEM, LF, file
   order), the key as its own PEM block; text around the blocks is dropped (with a note).
 
@@ -33,6 +34,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from ..terminal import escape
 from .pem import (CERT_LABELS, CSR_LABELS, KEY_LABELS, PUBLIC_LABELS, CertificateProblem, PemText, converted_name,
                   der_prefix, pem_blocks, read_file, refuse)
 
@@ -517,7 +519,8 @@ def prepare(name: str, cert_text: str, key_text: str | None, *, cert_source: str
     warnings = check(name, chain, key_obj, source=cert_source, key_source=key_source or cert_source,
                      fqdn=fqdn, now=now)
     certificate_pem = "".join(c.public_bytes(serialization.Encoding.PEM).decode("ascii") for c in chain)
-    return Bundle(name, chain, certificate_pem, key_pem, notes, warnings)
+    # notes and warnings quote file names, SANs and the cluster's name: escaped for any terminal
+    return Bundle(name, chain, certificate_pem, key_pem, [escape(n) for n in notes], [escape(w) for w in warnings])
 
 
 def prepare_files(name: str, cert_path: str, key_path: str | None, **kw) -> Bundle:

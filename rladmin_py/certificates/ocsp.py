@@ -18,7 +18,6 @@ import datetime as dt
 import email.utils
 import http.client
 import os
-import re
 import socket
 import time
 import urllib.parse
@@ -31,9 +30,10 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID
 
+from ..terminal import escape
+
 MAX_RESPONSE = 64 * 1024  # bytes: an OCSP response for one certificate is a few KB
 CLOCK_SKEW = dt.timedelta(minutes=5)  # leeway for this_update / next_update against our clock
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class OCSPProblem(Exception):
@@ -41,7 +41,7 @@ class OCSPProblem(Exception):
     (RS's ``no_responder_url`` and ``invalid_ocsp_response`` where RS has one)."""
 
     def __init__(self, message: str, error_code: str = "invalid_ocsp_response"):
-        message = _CONTROL.sub("?", message)
+        message = escape(message)  # it may quote a responder's answer
         super().__init__(message)
         self.message = message
         self.error_code = error_code

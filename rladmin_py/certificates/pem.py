@@ -19,6 +19,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from ..safefiles import NotRegular, read_regular
+from ..terminal import escape
 
 MAX_FILE_BYTES = 1 << 20
 
@@ -31,16 +32,16 @@ PUBLIC_LABELS = ("PUBLIC KEY", "RSA PUBLIC KEY")
 # A BEGIN or END line. Labels are upper case words; anything else that looks like one is corrupt.
 _MARKER = re.compile(r"-----(BEGIN|END) ([A-Z0-9][A-Z0-9 ]{0,62}[A-Z0-9]|[A-Z0-9])-----")
 _ESCAPED_PEM = re.compile(r"-----BEGIN [A-Z0-9 ]+-----\\[rn]")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _PKCS12_HEAD = b"\x02\x01\x03\x30"  # PFX: SEQUENCE { INTEGER 3, ContentInfo ... }
 _OID_PKCS7_DATA = b"\x06\x09\x2a\x86\x48\x86\xf7\x0d\x01\x07\x01"
 
 
 class CertificateProblem(Exception):
-    """A certificate or key RS would refuse. ``message`` is one line and never holds key material."""
+    """A certificate or key RS would refuse. ``message`` is one line (control and bidi characters
+    escaped, :func:`rladmin_py.terminal.escape`) and never holds key material."""
 
     def __init__(self, message: str, error_code: str = "invalid_certificate", status: int = 400):
-        message = _CONTROL.sub("?", message)
+        message = escape(message)  # it quotes file names and certificate fields
         super().__init__(message)
         self.message = message
         self.error_code = error_code

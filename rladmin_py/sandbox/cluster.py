@@ -311,12 +311,17 @@ class SandboxCluster:
         return {**SANDBOX_DEFAULTS["policy"], **self.store.view().get("policy", {})}
 
     def update_policy(self, changes: dict) -> dict:
+        from .. import cluster_settings
+
         current = self.get_policy()
         if not isinstance(changes, dict):
             raise BackendError("the request body must be a JSON object", error_code="invalid_schema", status=400)
         for key, value in changes.items():
             if key not in current or type(value) is not type(current[key]):
                 raise BackendError(f"invalid policy field {key!r}", error_code="invalid_schema", status=400)
+            problem = cluster_settings.stored_value_problem(value, key)
+            if problem:
+                raise BackendError(problem, error_code="invalid_schema", status=400)
         with self.store.update() as state:
             state.setdefault("policy", {}).update(changes)
         return self.get_policy()
@@ -478,7 +483,7 @@ class SandboxCluster:
             _record_serving(fresh, serving)
         if isinstance(old, dict) and isinstance(old.get("ocsp_responder"), dict):
             # the practice CAs' responder: their certificates name its port, and outlive a reset
-            fresh["ocsp_responder"] = old["ocsp_responder"]
+            fresh["ocsp_responder"] = copy.deepcopy(old["ocsp_responder"])
         self.set_aside = self.store.replace(fresh, keep_old=unreadable)
         return fresh
 
@@ -538,6 +543,10 @@ def validate_cluster_changes(cluster: dict, changes: dict) -> list[str]:
             problems.append(f"{field} cannot be changed here")
         elif type(value) is not type(cluster[field]):
             problems.append(f"{field} must be a {type(cluster[field]).__name__}")
+        else:
+            problem = cluster_settings.stored_value_problem(value, field)
+            if problem:
+                problems.append(problem)
     if not problems:
         from .. import ciphers
 

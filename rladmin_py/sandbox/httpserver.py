@@ -26,6 +26,7 @@ import threading
 import time
 from http.server import ThreadingHTTPServer
 
+from ..terminal import escape
 from .limits import connection_cap
 
 HANDSHAKE_TIMEOUT = 10.0  # seconds a client has to finish the TLS handshake, all of it
@@ -176,9 +177,9 @@ class EndpointServer(ThreadingHTTPServer):
         return "http" if self.tls is None else "https"
 
     def log(self, message: str) -> None:
-        """A debugging detail (only with --debug)."""
+        """A debugging detail (only with --debug); it may quote a request line: escaped."""
         if self.debug:
-            self._log_fn(f"debug: {self.name}: {message}")
+            self._log_fn(f"debug: {self.name}: {escape(message)}")
 
     def log_request_line(self, request, client_address, method: str, path: str, status, elapsed_ms: float) -> None:
         """The one line a request leaves in the log."""
@@ -186,13 +187,13 @@ class EndpointServer(ThreadingHTTPServer):
             return
         version = request.version() if isinstance(request, ssl.SSLSocket) else "plain"
         timing = f" ({elapsed_ms:.1f} ms)" if self.debug else ""
-        shown = "".join(ch if ch.isprintable() and ch != " " else "?" for ch in path[:200])
-        self._log_fn(f"{self.name} {peer(client_address)} {version} {method} {shown} {status or '-'}{timing}")
+        shown = escape(path[:200]).replace(" ", "\\x20")  # one word: the client chose every character
+        self._log_fn(f"{self.name} {peer(client_address)} {version} {escape(method[:40])} {shown} {status or '-'}{timing}")
 
     def log_connection(self, client_address, what: str) -> None:
         """A connection that ended before any request (a refused handshake, a timeout)."""
         if self.request_log:
-            self._log_fn(f"{self.name} {peer(client_address)} {what}")
+            self._log_fn(f"{self.name} {peer(client_address)} {escape(what)}")
 
     def server_bind(self):  # skip HTTPServer's reverse DNS lookup (socket.getfqdn): slow offline
         socketserver.TCPServer.server_bind(self)

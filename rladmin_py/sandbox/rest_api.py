@@ -238,6 +238,7 @@ class RestHandler(BaseHTTPRequestHandler):
             return False
         if not sep:
             return False
+        # the store's shared view: a stat per request, a parse only when the state file changed
         want_user, want_password = self._backend().credentials()
         user_ok = hmac.compare_digest(user.encode(), want_user.encode())
         password_ok = hmac.compare_digest(password.encode(), want_password.encode())
@@ -433,9 +434,13 @@ class RestHandler(BaseHTTPRequestHandler):
         return 200, {}
 
     def get_stats(self, raw):
+        from . import store
+
         return 200, {"connections_accepted": self.server.connections_accepted,
                      "requests_served": self.server.requests_served,
-                     "tls_contexts_built": self.server.tls.builds if self.server.tls else 0}
+                     "tls_contexts_built": self.server.tls.builds if self.server.tls else 0,
+                     # parses of the state file by this process: a request costs none unless the file changed
+                     "state_parses": store.parse_count()}
 
 
 def _certificate_update(item, where: str) -> CertificateUpdate:

@@ -13,6 +13,7 @@ import threading
 from ..backends import EXIT_CONNECTION, EXIT_OK, EXIT_USAGE, BackendError
 from .rest_api import LEGACY_ENV
 from .tls import TLSSetupProblem
+from ..terminal import escape
 
 
 def parse_address(text: str) -> tuple[str, int]:
@@ -83,7 +84,7 @@ def main(args, printer) -> int:
 
     def log(message: str) -> None:
         with lock:
-            printer.err.write(message + "\n")
+            printer.err.write(escape(message) + "\n")  # request lines and peers are untrusted
             printer.err.flush()
 
     endpoints = Endpoints(cluster.path, host, port, legacy=legacy, debug=bool(getattr(args, "debug", False)), log=log,

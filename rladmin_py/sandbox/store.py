@@ -13,6 +13,16 @@ A state file or lock file of another user, or one that others may write to, is r
 and password would be someone else's. Temp files a killed writer left behind (they hold every
 key) are removed on the next open. What a new state holds is the caller's business
 (:func:`rladmin_py.sandbox.cluster.new_state`).
+
+Reads cost a ``stat``, not a parse: the state last parsed is kept per path for the whole process
+(every ``StateStore`` on that path shares it, so the server's per-request stores do too) and
+parsed again only when the file changed: another inode, size, mtime or ctime (every write here
+renames a new file over the old one). A file read within :data:`RACY_NS` of its last change may
+still change within the same timestamp tick: until that window has passed, its bytes are read
+again and compared (a read, not a parse). What :meth:`StateStore.view` and
+:meth:`StateStore.ensure` return is that shared copy: **read-only** for every caller (copy what
+you change; :meth:`StateStore.update` gives a private copy to change). :func:`parse_count` says
+how many times this process parsed a state file (the server's stats show it).
 """
 from __future__ import annotations
 
@@ -24,7 +34,9 @@ import json
 import os
 import re
 import stat
+import threading
 import time
+from dataclasses import dataclass
 from typing import Callable
 
 from .. import safefiles
@@ -41,6 +53,35 @@ TRUST_TEMP_PREFIX = ".ca-"
 TEMP_FILE = re.compile(r"\.(?:sandbox|ca)-(?:(?P<pid>[0-9]{1,10})-[0-9a-f]{12}|[a-z0-9_]{8})\.tmp")
 _OPEN_FLAGS = getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOCTTY", 0)
 _cleaned: set[str] = set()  # directories already swept by this process
+#: A file changed less than this long before it was read may change again within the same
+#: timestamp tick (mtime/ctime granularity: a jiffy on Linux, 2 s on FAT): re-checked by content.
+RACY_NS = 2_000_000_000
+
+
+@dataclass
+class _Parsed:
+    """The state file as last read: its stat stamp, bytes, and what they parse to (or why not)."""
+
+    stamp: tuple
+    raw: bytes
+    value: object = None
+    error: str | None = None  # the file does not parse: the message, for every reader until it changes
+    clean: bool = False  # read long enough after its last change that the stamp alone is trusted
+
+
+_cache: dict[str, _Parsed] = {}  # path -> the state last parsed there (shared, read-only)
+_cache_lock = threading.Lock()
+_parses = 0
+_parses_lock = threading.Lock()
+
+
+def parse_count() -> int:
+    """How many times this process parsed a state file (for the server's stats and the tests)."""
+    return _parses
+
+
+def _stamp(st: os.stat_result) -> tuple:
+    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
 
 
 class SandboxBusy(ConfigurationProblem):
@@ -160,35 +201,52 @@ class StateStore:
             with contextlib.suppress(OSError):
                 os.unlink(path)
 
-    def _read(self) -> dict | None:
-        self._sweep()
+    def _unreadable(self, why) -> ConfigurationProblem:
+        return ConfigurationProblem(f"the sandbox state file {self.path} is unreadable ({why}); "
+                                    "run 'sandbox reset' or remove the file")
+
+    def _usable(self, st: os.stat_result) -> None:
+        """Refuse what is not a regular file of this user that nobody else may write to."""
+        if not stat.S_ISREG(st.st_mode):
+            raise ConfigurationProblem(f"the sandbox state file {self.path} is not a regular file; remove it")
+        why = safefiles.foreign_file(st)
+        if why:  # its keys and password would be someone else's
+            raise ConfigurationProblem(f"the sandbox state file {self.path} is refused: {why}; remove it, or "
+                                       "run 'sandbox reset' (it keeps the file aside)")
+
+    def _read_raw(self) -> tuple[os.stat_result, bytes] | None:
+        """The file's bytes and the stat of what was read (None: no file)."""
         try:
             fd = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK | _OPEN_FLAGS)
         except FileNotFoundError:
             return None
         except OSError as err:
-            raise ConfigurationProblem(f"the sandbox state file {self.path} is unreadable ({err.strerror or err}); "
-                                       "run 'sandbox reset' or remove the file") from None
+            raise self._unreadable(err.strerror or err) from None
         try:
             st = os.fstat(fd)
-            if not stat.S_ISREG(st.st_mode):
-                raise ConfigurationProblem(f"the sandbox state file {self.path} is not a regular file; remove it")
-            why = safefiles.foreign_file(st)
-            if why:  # its keys and password would be someone else's
-                raise ConfigurationProblem(f"the sandbox state file {self.path} is refused: {why}; remove it, or "
-                                           "run 'sandbox reset' (it keeps the file aside)")
+            self._usable(st)
+            if st.st_size > MAX_STATE_SIZE:
+                raise ValueError(f"larger than {MAX_STATE_SIZE >> 20} MiB")
             os.set_blocking(fd, True)
             with os.fdopen(os.dup(fd), "rb") as fh:
                 raw = fh.read(MAX_STATE_SIZE + 1)
             if len(raw) > MAX_STATE_SIZE:
                 raise ValueError(f"larger than {MAX_STATE_SIZE >> 20} MiB")
-            state = json.loads(raw)
+            return st, raw
         except (OSError, ValueError) as err:
-            raise ConfigurationProblem(
-                f"the sandbox state file {self.path} is unreadable ({getattr(err, 'strerror', None) or err}); "
-                "run 'sandbox reset' or remove the file") from None
+            raise self._unreadable(getattr(err, "strerror", None) or err) from None
         finally:
             os.close(fd)
+
+    @staticmethod
+    def _parse(raw: bytes) -> object:
+        global _parses
+        with _parses_lock:
+            _parses += 1
+        return json.loads(raw)
+
+    def _checked(self, state: object) -> dict:
+        """A parsed state, refused unless it is a usable sandbox of this version."""
         if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
             older = isinstance(state, dict) and isinstance(state.get("format"), int) and state["format"] < STATE_FORMAT
             what = "was made by an older rladmin-py" if older else "is not a sandbox of this version"
@@ -199,6 +257,55 @@ class StateStore:
             raise ConfigurationProblem(f"the sandbox state file {self.path} is damaged ({damage}); "
                                        "run 'sandbox reset' (it keeps the damaged file aside)")
         return state
+
+    def _read(self) -> dict | None:
+        """A private, fresh parse of the state (to change it under the lock); None: no file."""
+        self._sweep()
+        got = self._read_raw()
+        if got is None:
+            return None
+        try:
+            state = self._parse(got[1])
+        except (ValueError, RecursionError) as err:  # RecursionError: nested too deeply
+            raise self._unreadable(err) from None
+        return self._checked(state)
+
+    def _read_shared(self) -> dict | None:
+        """The state as this process last parsed it, parsed again only if the file changed since
+        (shared by every reader of this path: read-only). None: no file."""
+        self._sweep()
+        with _cache_lock:
+            entry = _cache.get(self.path)
+            if entry is not None and entry.clean:
+                try:
+                    st = os.stat(self.path)
+                except OSError:
+                    st = None  # gone or unreadable: the full read below says which
+                if st is not None and _stamp(st) == entry.stamp:
+                    self._usable(st)
+                    return self._value(entry)
+            started = time.time_ns()  # before the read: a change after it has a later ctime
+            got = self._read_raw()
+            if got is None:
+                _cache.pop(self.path, None)
+                return None
+            st, raw = got
+            if entry is None or entry.raw != raw:
+                entry = _Parsed(_stamp(st), raw)
+                try:
+                    entry.value = self._parse(raw)
+                except (ValueError, RecursionError) as err:
+                    entry.error = str(err)
+            else:  # the same bytes (re-checked within the racy window, or only touched): no parse
+                entry.stamp = _stamp(st)
+            entry.clean = started - max(st.st_ctime_ns, st.st_mtime_ns) > RACY_NS
+            _cache[self.path] = entry
+            return self._value(entry)
+
+    def _value(self, entry: _Parsed) -> dict:
+        if entry.error is not None:
+            raise self._unreadable(entry.error)
+        return self._checked(entry.value)
 
     def _write(self, state: dict) -> None:
         """Atomic and durable: a reader sees the old file or the new one, never half of one."""
@@ -243,10 +350,11 @@ class StateStore:
         return state
 
     def ensure(self) -> dict:
-        """The current state (created on first use). Inside a batch, the batch's working copy."""
+        """The current state (created on first use), shared and **read-only** (see the module's
+        docstring). Inside a batch, the batch's working copy."""
         if self._batch is not None:
             return self._batch
-        state = self._read()
+        state = self._read_shared()
         if state is not None:
             return state
         with self._locked(True):
@@ -257,8 +365,14 @@ class StateStore:
         return self._batch is not None
 
     def view(self) -> dict:
-        """The state for reading: a fresh read is private; the batch's copy must not leak."""
+        """The state for reading: **read-only**, shared with every reader in this process and
+        parsed only when the file changed (copy what you change). Inside a batch, a copy of the
+        batch's working state (it must not leak)."""
         return copy.deepcopy(self._batch) if self._batch is not None else self.ensure()
+
+    def peek(self) -> dict | None:
+        """As :meth:`view`, but None when there is no state file (nothing is created)."""
+        return copy.deepcopy(self._batch) if self._batch is not None else self._read_shared()
 
     @contextlib.contextmanager
     def update(self):

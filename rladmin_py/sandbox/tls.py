@@ -95,8 +95,9 @@ def _pem_files(cert_pem: str, key_pem: str, key_dir: str | None):
 
 
 class LiveState:
-    """The sandbox's state as the endpoints see it: re-read only when the file changed (a ``stat``
-    per use; every write replaces the file, so its inode and mtime change), shared by them all."""
+    """The sandbox's state as the endpoints see it, shared by them all: the store's shared,
+    read-only view (:meth:`.store.StateStore.view`), so a use costs a ``stat`` and the state is
+    parsed again only when the file changed, whoever changed it."""
 
     def __init__(self, state_path: str, log=lambda message: None):
         from .cluster import SandboxCluster
@@ -104,33 +105,30 @@ class LiveState:
         self.path = state_path
         self._cluster = SandboxCluster(state_path)
         self._log = log
-        self._stamp = None
         self._state: dict | None = None
         self._lock = threading.Lock()
-        self.reads = 0
+        self.reads = 0  # how many different states were handed out
 
-    def _stat(self):
-        st = os.stat(self.path)
-        return st.st_ino, st.st_mtime_ns, st.st_size
+    def _take(self, state: dict) -> dict:
+        if state is not self._state:
+            self._state = state
+            self.reads += 1
+        return state
 
     def load(self) -> dict:
         """The state now; raises BackendError when it cannot be read (used at start-up)."""
         with self._lock:
-            stamp = self._stat()
-            self._state = self._cluster.ensure()
-            self._stamp = stamp
-            self.reads += 1
-            return self._state
+            return self._take(self._cluster.ensure())
 
     def current(self) -> dict:
-        """The state for a new connection; never raises (keeps the last good one)."""
+        """The state for a new connection; never raises (keeps the last good one, also when the
+        file was removed: nothing is created behind the operator's back)."""
         with self._lock:
             try:
-                stamp = self._stat()
-                if stamp != self._stamp:
-                    self._state = self._cluster.ensure()
-                    self._stamp = stamp
-                    self.reads += 1
+                state = self._cluster.store.peek()
+                if state is None:
+                    raise FileNotFoundError(f"no sandbox state file at {self.path}")
+                self._take(state)
             except Exception as err:  # a removed or unreadable state: keep serving the last good one
                 self._log(f"keeping the previous sandbox state: {getattr(err, 'message', None) or err}")
             return self._state

@@ -27,7 +27,7 @@ from prompt_toolkit.styles import Style
 from ..exitcodes import EXIT_OK, EXIT_USAGE
 from ..language import completion, helptext, walker
 from ..language.tokens import tokenize
-from ..terminal import escape
+from ..terminal import escape_lines
 from .history import history_path, may_hold_secret, prepare_history_file
 from .prompt import PROMPT, describe_target, greeting_text, no_color
 
@@ -312,7 +312,7 @@ class Shell:
         if self._confirm_session is None:
             self._confirm_session = PromptSession(input=self.input, output=self.output)
         try:
-            answer = self._confirm_session.prompt(f"{escape(question)} [y/N] ")  # it names the target
+            answer = self._confirm_session.prompt(f"{escape_lines(question)} [y/N] ")  # it names the target
         except (KeyboardInterrupt, EOFError):
             return False
         return answer.strip().lower() in ("y", "yes")
