@@ -16,7 +16,7 @@ from typing import TextIO
 from . import commands, render
 from .results import Cancelled
 from .terminal import escape
-from .backends import EXIT_FAILED, EXIT_OK, EXIT_USAGE, BackendError
+from .backends import EXIT_FAILED, EXIT_OK, EXIT_USAGE, AuthenticationFailed, BackendError
 
 
 @dataclass
@@ -84,6 +84,8 @@ def execute(ctx: commands.Context, command, printer: Printer, prefix: str = "") 
         printer.note(f"{prefix}{err.message}")
         return err.exit_code, None
     except BackendError as err:
+        if isinstance(err, AuthenticationFailed):
+            ctx.found["auth_failed"] = True  # the shell may ask for the password again
         printer.error(describe_backend_error(err), prefix,
                       code=err.error_code or re.sub(r"(?<!^)(?=[A-Z])", "_", type(err).__name__).lower())
         return err.exit_code, None

@@ -200,3 +200,35 @@ def test_no_color_has_no_colour_codes(spawn):
     assert not re.search(r"\x1b\[[0-9;]*(3[0-7]|38;|4[0-7]|48;|9[0-7])[0-9;]*m", out)
     child.expect_exact(PROMPT)
     assert leave(child) == 0
+
+
+# -- a wrong password on a live cluster: asked again, never kept ----------------------------------------
+def test_a_wrong_password_is_asked_again_and_the_next_line_is_not_kept(spawn, sandbox_path):
+    from rladmin_py.paths import history as history_path
+    from test_server import start_server
+
+    served = start_server(sandbox_path)
+    try:
+        program = [console_script(), "--cluster", served.url, "--user", served.user, "--ca-cert", served.ca_cert]
+        child = spawn(program=program, REDIS_ENTERPRISE_PASSWORD="not-the-password")
+        child.send("info cluster\r")
+        child.expect_exact("(try 1 of 3):")  # after the 401
+        child.send(served.password + "\r")
+        child.expect_exact("Cluster configuration:")
+        child.expect_exact(PROMPT)
+        assert leave(child) == 0
+        child = spawn(program=program, REDIS_ENTERPRISE_PASSWORD="not-the-password")
+        child.send("info cluster\r")
+        for attempt in (1, 2, 3):
+            child.expect_exact(f"(try {attempt} of 3):")
+            child.send("still-wrong\r")
+        child.expect_exact("authentication still fails")
+        child.expect_exact(PROMPT)
+        child.send("horse battery staple correct\r")  # the password, typed at rladmin> by mistake: not kept
+        child.expect_exact(PROMPT)
+        assert leave(child) == 0
+    finally:
+        served.stop()
+    kept = open(history_path(), encoding="utf-8").read()
+    assert "info cluster" in kept and "horse battery" not in kept and "still-wrong" not in kept
+    assert served.password not in kept

@@ -222,6 +222,12 @@ class RestBackend:
             transport=transport,  # ours (deadlines), or a test's httpx.MockTransport
         )
 
+    def set_password(self, password: str) -> None:
+        """Another password for the requests that follow (the shell asks again after a 401)."""
+        import httpx
+
+        self._client.auth = httpx.BasicAuth(self.user, password)
+
     # -- transport -----------------------------------------------------------------------------
     def _limit(self, long: bool) -> float:
         """Seconds the whole request may take."""

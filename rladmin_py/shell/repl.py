@@ -88,8 +88,11 @@ class SafeFileHistory(FileHistory):
     """File history that never writes lines that could carry secrets (they stay in memory for
     this session's up-arrow only)."""
 
+    skip_next = False  # the line typed right after a failed password: it may be the password
+
     def store_string(self, string: str) -> None:
-        if may_hold_secret(string):
+        skip, self.skip_next = self.skip_next, False
+        if skip or may_hold_secret(string):
             return
         super().store_string(string)
 
@@ -327,6 +330,8 @@ class Shell:
         try:
             self.loader.wait()  # Enter needs the parser; it is usually built long before
             _, result = run_line(self.ctx, line, self.printer)
+            if self.ctx.found.pop("auth_failed", False):
+                result = self._authenticate_again(line, result)
         except KeyboardInterrupt as err:
             if getattr(err, "maybe_applied", False):  # Ctrl-C after a change request went out
                 self.printer.error(err.message)
@@ -338,6 +343,39 @@ class Shell:
             report_bug(self.printer, err)
             return True
         return not (result is not None and result.kind == "exit")
+
+    PASSWORD_TRIES = 3
+
+    def _authenticate_again(self, line: str, result):
+        """After a 401 on a live cluster: ask for the password (no echo, never in history) up to
+        three times, running the line again with each; then say how to leave."""
+        from ..runner import run_line
+
+        backend = self.ctx._backend
+        if backend is None or not hasattr(backend, "set_password") or self.input is not None:
+            self._history_skips_next()
+            return result
+        from prompt_toolkit import prompt as ask
+
+        for attempt in range(1, self.PASSWORD_TRIES + 1):
+            try:
+                password = ask(f"Password for {backend.user} at {backend.url} (try {attempt} of "
+                               f"{self.PASSWORD_TRIES}): ", is_password=True)
+            except (KeyboardInterrupt, EOFError):
+                break
+            backend.set_password(password)
+            _, result = run_line(self.ctx, line, self.printer)
+            if not self.ctx.found.pop("auth_failed", False):
+                return result
+        self.printer.note("authentication still fails: check the user name (--user) and the password "
+                          "(REDIS_ENTERPRISE_PASSWORD); type exit or press Ctrl-D to leave")
+        self._history_skips_next()
+        return result
+
+    def _history_skips_next(self) -> None:
+        history = self.session.history
+        if isinstance(history, SafeFileHistory):
+            history.skip_next = True
 
     def loop(self, predrawn: bool = False) -> int:
         """Read and run lines until exit. ``predrawn``: the banner and a first prompt are on the
