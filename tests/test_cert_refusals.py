@@ -38,9 +38,15 @@ def snapshot(sandbox, sandbox_path):
     return Snapshot
 
 
-def assert_refused(r, *fragments):
+def assert_refused(r, *fragments, json_doc: bool = False):
     assert r.returncode == 1, (r.stdout, r.stderr)
-    assert r.stdout == ""
+    if json_doc:  # --json: the failure's one document on stdout, the same words on stderr
+        import json
+
+        doc = json.loads(r.stdout)
+        assert doc["ok"] is False and all(f in doc["error"]["message"] for f in fragments), doc
+    else:
+        assert r.stdout == ""
     assert "Traceback" not in r.stderr and "internal error" not in r.stderr
     lines = r.stderr.splitlines()
     assert len(lines) == 1, r.stderr
@@ -306,7 +312,7 @@ def test_refused(case, rladmin, certfactory, snapshot):
 def test_refused_in_dry_run_and_json_too(case, rladmin, certfactory, snapshot):
     words, fragments = case(certfactory)
     assert_refused(rladmin("--dry-run", *cset(*words)), *fragments)
-    assert_refused(rladmin("--json", *cset(*words)), *fragments)
+    assert_refused(rladmin("--json", *cset(*words)), *fragments, json_doc=True)
     snapshot.unchanged()
 
 
