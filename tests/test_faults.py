@@ -115,7 +115,7 @@ FAULTS = [
     # mode, requests answered first, TLS spoken, the error expected
     ("hang", 0, False, r"^cannot connect to \S+: timed out$"),
     ("hang", 3, True, r"^\S+ did not answer PUT /v1/cluster within 1 s \(--timeout\); the cluster may still be "
-                      r"applying the change: check with 'info cluster'"),
+                      r"applying the change: check with 'rladmin-py --cluster \S+ --user \S+[^']* info cluster'"),
     ("reset", 0, False, r"^cannot connect to \S+: the connection was reset \(is it the RS REST API"),
     ("reset", 3, True, r"^the connection to \S+ broke during PUT /v1/cluster; the change may or may not"),
     ("close", 0, False, r"^TLS handshake with \S+ failed: the server closed the connection"),

@@ -91,3 +91,24 @@ def test_the_hint_for_a_name_mismatch_works_as_printed(served):
     assert words[0] == "rladmin-py"
     r = served.shell(*words[1:], ca=None)
     assert r.returncode == 0 and "api:" in r.stdout, r.stderr
+
+
+def test_the_check_a_message_suggests_runs_as_printed(served):
+    """Messages about an unconfirmed change say 'check with <command>': that command works as printed."""
+    import os
+    import shlex
+    import subprocess
+
+    from conftest import console_script
+    from rladmin_py.backends.rest import RestBackend
+
+    backend = RestBackend(served.url, served.user, "unused", ca_cert=served.ca_cert)
+    try:
+        for words in ("info cluster", "cluster certificate show proxy", "cluster ocsp config query_frequency"):
+            argv = shlex.split(backend.command(words))
+            assert argv[0] == "rladmin-py"
+            r = subprocess.run([console_script(), *argv[1:]], capture_output=True, text=True, timeout=60,
+                               env=dict(os.environ, REDIS_ENTERPRISE_PASSWORD=served.password))
+            assert r.returncode == 0 and r.stdout, (words, r.stderr)
+    finally:
+        backend.close()

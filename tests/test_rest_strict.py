@@ -33,8 +33,8 @@ from conftest import console_script
 HANG_GUARD = 15.0  # seconds: a generous bound against hangs, not a speed target
 SET_OK = "Set proxy certificate"
 CONFIG_OK = "Cluster configured successfully"
-CHECK_CERT = "check with 'rladmin-py cluster certificate show proxy'"
-CHECK_CLUSTER = "check with 'rladmin-py info cluster'"
+CHECK_CERT = r"check with 'rladmin-py --cluster \S+ --user \S+[^']* cluster certificate show proxy'"
+CHECK_CLUSTER = r"check with 'rladmin-py --cluster \S+ --user \S+[^']* info cluster'"
 MAYBE = "the change may or may not have been applied"
 
 #: The shape of a real GET /v1/cluster (fixtures/get_v1_cluster.json of the reference captures, trimmed
@@ -660,7 +660,7 @@ def test_ctrl_c_after_the_put_was_sent(hostile):
     assert interrupter.fired
     assert isinstance(info.value, ChangeInterrupted) and info.value.maybe_applied
     assert info.value.message == ("interrupted after PUT /v1/cluster was sent: the change may or may not have been "
-                                  "applied; check with 'rladmin-py info cluster'")
+                                  f"applied; check with '{backend.command('info cluster')}'")
 
 
 def test_ctrl_c_before_anything_was_sent_is_a_plain_interrupt(tmp_path):

@@ -32,6 +32,7 @@ import binascii
 import hashlib
 import json
 import re
+import shlex
 import socket
 import ssl
 import sys
@@ -222,6 +223,12 @@ class RestBackend:
             transport=transport,  # ours (deadlines), or a test's httpx.MockTransport
         )
 
+    def command(self, words: str) -> str:
+        """The command line that runs ``words`` on this cluster, as messages suggest it (it works
+        as printed: the password comes from REDIS_ENTERPRISE_PASSWORD or the prompt)."""
+        ca = f" --ca-cert {shlex.quote(self.ca_cert)}" if self.ca_cert else ""
+        return f"rladmin-py --cluster {self.url} --user {shlex.quote(self.user)}{ca}{' -k' if self.insecure else ''} {words}"
+
     def set_password(self, password: str) -> None:
         """Another password for the requests that follow (the shell asks again after a 401)."""
         import httpx
@@ -280,7 +287,7 @@ class RestBackend:
             outcome = "interrupted"
             if method != "GET" and progress[0] not in ("connecting", "headers"):
                 raise ChangeInterrupted(f"interrupted after {method} {path} was sent: the change may or may not "
-                                        f"have been applied; check with '{check or 'rladmin-py info cluster'}'"
+                                        f"have been applied; check with '{check or self.command('info cluster')}'"
                                         ) from None
             raise
         finally:
@@ -383,7 +390,7 @@ class RestBackend:
             code = getattr(verify, "verify_code", None)
             if code in (62, 64):  # X509_V_ERR_HOSTNAME_MISMATCH, X509_V_ERR_IP_ADDRESS_MISMATCH
                 fix = (f"the cluster's certificate does not name {self._client.base_url.host}: connect with a name it "
-                       f"holds ('rladmin-py -k --cluster {self.url} --user {self.user} cluster certificate show api' "
+                       f"holds ('rladmin-py -k --cluster {self.url} --user {shlex.quote(self.user)} cluster certificate show api' "
                        "lists them), or skip verification with -k/--insecure")
             elif code == 10:  # X509_V_ERR_CERT_HAS_EXPIRED
                 fix = ("the cluster's API certificate has expired: replace it (cluster certificate set api ...), "
@@ -414,7 +421,8 @@ class RestBackend:
                          if method != "GET" else "; nothing was read")
                 return ConnectionProblem(f"{url} answered {status} to {method} {path} but did not finish its answer "
                                          f"within {limit:g} s (--timeout){extra}", error_code="timeout")
-            check = "cluster certificate show" if "certificate" in path or "update_cert" in path else "info cluster"
+            check = self.command("cluster certificate show" if "certificate" in path or "update_cert" in path
+                                 else "info cluster")
             extra = (f"; the cluster may still be applying the change: check with '{check}' and "
                      "run the command again" if method != "GET" else "")
             return ConnectionProblem(f"{url} did not answer {method} {path} within {limit:g} s (--timeout){extra}",
@@ -494,7 +502,7 @@ class RestBackend:
 
     def update_cluster(self, changes: dict) -> dict:
         """PUT /v1/cluster, then every field sent must be in the answer (the cluster object) with the value sent."""
-        check = "rladmin-py info cluster"
+        check = self.command("info cluster")
         answer = self._request("PUT", "/v1/cluster", changes, check=check)
         wrong = _not_a_cluster_object(answer)
         if wrong:
@@ -545,7 +553,7 @@ class RestBackend:
         certificates are read back (one GET) and must be the ones sent."""
         items = [_item(u) for u in updates]
         names = [u.name for u in updates]
-        check = "rladmin-py cluster certificate show" + (f" {names[0]}" if len(names) == 1 else "")
+        check = self.command("cluster certificate show" + (f" {names[0]}" if len(names) == 1 else ""))
         if not self._legacy_certificates:
             answer = self._request("PUT", BULK_PATH, {"certificates": items}, long=True, fallback_ok=True, check=check)
             if answer is _FALLBACK:
@@ -670,13 +678,13 @@ class RestBackend:
         return self._get("/v1/cluster/services_configuration")
 
     def update_services(self, changes: dict) -> dict:
-        return self._put("/v1/cluster/services_configuration", changes, "rladmin-py info cluster")
+        return self._put("/v1/cluster/services_configuration", changes, self.command("info cluster"))
 
     def get_auditing(self) -> dict:
         return self._get("/v1/cluster/auditing/db_conns")
 
     def update_auditing(self, changes: dict) -> dict:
-        return self._put("/v1/cluster/auditing/db_conns", changes, "rladmin-py info cluster")
+        return self._put("/v1/cluster/auditing/db_conns", changes, self.command("info cluster"))
 
     def get_shards(self) -> list[dict]:
         answer = self._request("GET", "/v1/shards")
@@ -688,7 +696,7 @@ class RestBackend:
         return self._get("/v1/ocsp")
 
     def update_ocsp(self, changes: dict) -> dict:
-        return self._put("/v1/ocsp", changes, "rladmin-py cluster ocsp config <parameter>")
+        return self._put("/v1/ocsp", changes, self.command(f"cluster ocsp config {next(iter(changes), '')}".rstrip()))
 
     def get_ocsp_status(self) -> dict:
         return self._get("/v1/ocsp/status")
@@ -698,11 +706,11 @@ class RestBackend:
 
     def rotate_certificates(self, name: str | None = None) -> list[dict]:
         self._request("POST", "/v1/cluster/certificates/rotate", {"name": name} if name else {}, long=True,
-                      check="rladmin-py cluster certificate show")
+                      check=self.command("cluster certificate show"))
         return []
 
     def delete_certificate(self, name: str) -> None:
-        self._request("DELETE", f"/v1/cluster/certificates/{name}", check="rladmin-py cluster certificate show")
+        self._request("DELETE", f"/v1/cluster/certificates/{name}", check=self.command("cluster certificate show"))
 
     def _expect_object(self, answer, what: str) -> dict:
         if not isinstance(answer, dict):
