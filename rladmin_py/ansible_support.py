@@ -21,10 +21,6 @@ from contextlib import contextmanager
 from types import SimpleNamespace
 
 COLLECTION = ("redis", "rs_tls")
-#: Certificates one task can replace (the internode pair needs both at once: the shell's
-#: ``cluster certificate set internal`` form).
-SINGLE_CERTIFICATES = ("api", "cm", "proxy", "syncer", "metrics_exporter", "ldap_client", "mtls_trusted_ca",
-                       "sso_issuer", "sso_service")
 #: What diff mode shows of a certificate (never key material).
 DIFF_FIELDS = ("subject", "sans", "issuer", "not_after", "sha256")
 
@@ -92,7 +88,7 @@ class Session:
         env = dict(os.environ)
         if params.get("password"):
             env["REDIS_ENTERPRISE_PASSWORD"] = params["password"]  # the task's password wins, as a flag would
-        if not (args.cluster or args.profile or env.get("REDIS_ENTERPRISE_URL")):
+        if not connection.wants_live_cluster(args):
             raise TaskFailed("no cluster named: give url (https://HOST:9443) or profile")
         # never a prompt: a task has no terminal; a password inside the URL is refused
         target = connection.resolve(args, environ=env, prompt=None, confirm=lambda question: None)

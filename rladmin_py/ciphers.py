@@ -29,6 +29,8 @@ PLANES = {"control": ("min_control_TLS_version", "control_cipher_suites"),
           "data": ("min_data_TLS_version", "data_cipher_list")}
 #: Cipher list field -> the field holding the minimum TLS version of its plane.
 LIST_MINIMUM = {cipher_field: version_field for version_field, cipher_field in PLANES.values()}
+#: The fields a change must touch for these checks to have anything to say.
+FIELDS = frozenset(f for pair in PLANES.values() for f in pair) | {"data_cipher_suites_tls_1_3"}
 _DOC = "https://redis.io/docs/latest/operate/rs/security/encryption/tls/ciphers/"
 
 

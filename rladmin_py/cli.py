@@ -89,12 +89,17 @@ def build_argparser() -> argparse.ArgumentParser:
     return p
 
 
+def _line_of(args) -> str:
+    """The command line one-shot words make (a leading ``--`` ends the options)."""
+    words = args.words[1:] if args.words[:1] == ["--"] else args.words
+    return " ".join(quote_word(w) for w in words)
+
+
 def _one_shot(args, printer) -> int:
     from .context import command_context
     from .runner import run_line
 
-    words = args.words[1:] if args.words[:1] == ["--"] else args.words
-    line = " ".join(quote_word(w) for w in words)
+    line = _line_of(args)
     ctx = command_context(args, printer)
     try:
         code, _ = run_line(ctx, line, printer)
@@ -109,8 +114,7 @@ def _check_words(args, printer) -> int:
     from .language.parser import CommandSyntaxError, parse
     from .runner import syntax_error
 
-    words = args.words[1:] if args.words[:1] == ["--"] else args.words
-    line = " ".join(quote_word(w) for w in words)
+    line = _line_of(args)
     try:
         command = parse(line)
     except CommandSyntaxError as err:

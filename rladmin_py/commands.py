@@ -9,7 +9,7 @@ import os
 from typing import Callable
 
 from . import cluster_settings, paths
-from .backends import AuthenticationFailed, BackendError, CertificateUpdate, ConnectionProblem, NotSupported
+from .backends import AuthenticationFailed, BackendError, CertificateUpdate, ConnectionProblem
 from .context import Context
 from .results import Cancelled, CommandFailed, Result  # noqa: F401  (re-exported: commands.Result, commands.CommandFailed)
 
@@ -167,8 +167,7 @@ def _check_ciphers(ctx: Context, changes: dict) -> None:
     minimum versions and lists decide what a change leaves usable)."""
     from . import ciphers
 
-    touched = set(changes) & ({f for fields in ciphers.PLANES.values() for f in fields} | {"data_cipher_suites_tls_1_3"})
-    if not touched or (ctx.backend.kind == "sandbox" and not ctx.options.dry_run):
+    if not set(changes) & ciphers.FIELDS or (ctx.backend.kind == "sandbox" and not ctx.options.dry_run):
         return  # the sandbox refuses them itself, with the same checker
     problems = ciphers.problems(ctx.backend.get_cluster() if ciphers.needs_cluster(changes) else {}, changes)
     if problems:
@@ -390,16 +389,10 @@ def verify_deferred(ctx: Context) -> None:
 
 
 # -- sandbox-only and local commands ------------------------------------------------------------
-def _sandbox(ctx: Context, what: str):
-    backend = ctx.backend
-    if backend.kind != "sandbox":
-        raise NotSupported(f"'{what}' works only on the local sandbox, not on {backend.target}",
-                           error_code="sandbox_only")
-    return backend
 
 
 def sandbox_reset(ctx: Context, args: dict) -> Result:
-    backend = _sandbox(ctx, "sandbox reset")
+    backend = ctx.sandbox("sandbox reset")
     if ctx.confirm is not None and not ctx.options.yes:
         if not ctx.confirm(f"Recreate the sandbox at {backend.path} from scratch (new certificates, password and settings)?"):
             raise Cancelled()
@@ -412,7 +405,7 @@ def sandbox_reset(ctx: Context, args: dict) -> Result:
 
 
 def sandbox_node(ctx: Context, args: dict) -> Result:
-    backend = _sandbox(ctx, "sandbox node")
+    backend = ctx.sandbox("sandbox node")
     node = backend.set_node_state(args["node"], args["node_state"] == "up")
     return Result("sandbox_node", {"uid": node["uid"], "status": node["status"]})
 

@@ -40,6 +40,17 @@ class Context:
             self._backend = self.open_backend()
         return self._backend
 
+    def sandbox(self, what: str) -> Backend:
+        """The backend, which must be the local sandbox: ``what`` (a sandbox-only command) is
+        refused on a live cluster, the same way for the shell's commands and the labs."""
+        from .backends import NotSupported
+
+        backend = self.backend
+        if backend.kind != "sandbox":
+            raise NotSupported(f"'{what}' works only on the local sandbox, not on {backend.target}",
+                               error_code="sandbox_only")
+        return backend
+
     def close(self) -> None:
         if self._backend is not None:
             self._backend.close()

@@ -23,27 +23,23 @@ INFO_TLS = (
 
 def _info_cluster(data: dict, remarks: dict) -> str:
     """rladmin's layout first (layouts.py), then this tool's TLS lines under their own heading."""
-    from . import layouts
-
-    cluster = data["cluster"]
-    lines = [layouts.info_cluster_text(cluster, data.get("policy") or None)]
+    cluster = data["cluster"]  # escaped already, as every result's data (text())
+    lines = [_layouts().info_cluster_text(cluster, data.get("policy") or None)]
     lines.append("rladmin-py additions (not shown by rladmin):")
     lines.append(f"    name: {cluster.get('name', '')}")
     for key in INFO_TLS:
         if key in cluster:
             remark = f" ({remarks[key]})" if key in remarks else ""
-            lines.append(f"    {key}: {escape(cluster_settings.from_rest(cluster[key]))}{remark}")
+            lines.append(f"    {key}: {cluster_settings.from_rest(cluster[key])}{remark}")
     return "\n".join(lines)
 
 
 def _ocsp_status_lines(status: dict) -> list[str]:
-    """The documented block: ``OCSP certificate status is: REVOKED`` then the response's times
-    (https://redis.io/docs/latest/operate/rs/references/cli-utilities/rladmin/cluster/ocsp/)."""
-    lines = [f"OCSP certificate status is: {status.get('cert_status')}"]
-    for key in ("produced_at", "responder_url", "revocation_time", "this_update"):
-        if status.get(key):
-            lines.append(f"{key}: {status[key]}")
-    return lines
+    """The documented block (``OCSP certificate status is: REVOKED`` and the response's times):
+    the OCSP client's own formatting, which takes the REST ocsp_status object too."""
+    from .certificates.ocsp import format_status
+
+    return format_status(status)
 
 
 def _ocsp_config(data: dict) -> str:
@@ -51,23 +47,14 @@ def _ocsp_config(data: dict) -> str:
 
     value = data["value"]
     shown = cluster_settings.from_rest(value) if isinstance(value, bool) else value if value not in (None, "") else "(none)"
-    return OCSP_LINES[data["parameter"]].format(escape(shown))
+    return OCSP_LINES[data["parameter"]].format(shown)
 
 
-def _status(data: dict) -> str:
-    from . import layouts
-
-    return layouts.status_text(data["cluster"], data["nodes"], data["bdbs"], data["shards"],
-                               sections=tuple(data["sections"]), extra_all=data["extra_all"],
-                               issues_only=data["issues_only"])
-
-
-def _status_json(data: dict) -> dict:
-    from . import layouts
-
-    return layouts.status_data(data["cluster"], data["nodes"], data["bdbs"], data["shards"],
-                               sections=tuple(data["sections"]), extra_all=data["extra_all"],
-                               issues_only=data["issues_only"])
+def _status(data: dict, as_data: bool = False):
+    """``status`` as rladmin's tables (layouts.status_text), or the same tables as data (--json)."""
+    layout = _layouts().status_data if as_data else _layouts().status_text
+    return layout(data["cluster"], data["nodes"], data["bdbs"], data["shards"], sections=tuple(data["sections"]),
+                  extra_all=data["extra_all"], issues_only=data["issues_only"])
 
 
 def _certificate_set(data: dict) -> str:
@@ -207,7 +194,7 @@ def as_json(result: Result) -> str:
     elif result.kind == "info_cluster":  # the cluster object as GET /v1/cluster gives it, and its policy
         data = {**data["cluster"], "policy": data["policy"]}
     elif result.kind == "status":
-        data = _status_json(data)
+        data = _status(data, as_data=True)
     elif result.kind == "info_db":
         data = data["bdbs"]
     return json.dumps(data, sort_keys=False)

@@ -344,11 +344,10 @@ def _cipher_problems(args: dict) -> list[str]:
     from . import ciphers, cluster_settings
 
     try:
-        changes = cluster_settings.split_changes(args["params"]).get(cluster_settings.CLUSTER, {})
+        changes = cluster_settings.rest_changes(args["params"])
     except Exception:  # the grammar accepted it: what is left is for the run to say
         return []
-    fields = {f for pair in ciphers.PLANES.values() for f in pair} | {"data_cipher_suites_tls_1_3"}
-    if not set(changes) & fields or ciphers.needs_cluster(changes):
+    if not set(changes) & ciphers.FIELDS or ciphers.needs_cluster(changes):
         return []  # the verdict depends on the cluster's current settings: checked when it runs
     return list(ciphers.problems({}, changes))
 

@@ -11,21 +11,13 @@ state, ``state["labs"]``::
 """
 from __future__ import annotations
 
+import contextlib
 import time
 
-from ..backends import NotSupported
 from ..results import Cancelled, CommandFailed, Result
 from . import catalog, objectives, scenario
 
 MAX_CHECKS_KEPT = 50  # check runs remembered per lab run
-
-
-def _backend(ctx, what: str):
-    backend = ctx.backend
-    if backend.kind != "sandbox":
-        raise NotSupported(f"'{what}' works only on the local sandbox, not on {backend.target}",
-                           error_code="sandbox_only")
-    return backend
 
 
 def _progress(backend) -> dict:
@@ -45,19 +37,15 @@ def _current(backend, what: str) -> tuple[dict, catalog.Lab]:
                             "'lab stop' leaves it", error_code="unknown_lab") from None
 
 
+@contextlib.contextmanager
 def _update(backend):
     """The ``labs`` section of the state, to change (written when the block exits)."""
-    import contextlib
-
-    @contextlib.contextmanager
-    def block():
-        with backend.store.update() as state:
-            labs = state.get("labs")
-            if not isinstance(labs, dict):
-                labs = state["labs"] = {}
-            labs.setdefault("results", {})
-            yield labs
-    return block()
+    with backend.store.update() as state:
+        labs = state.get("labs")
+        if not isinstance(labs, dict):
+            labs = state["labs"] = {}
+        labs.setdefault("results", {})
+        yield labs
 
 
 def duration(seconds: float | None) -> str:
@@ -71,15 +59,13 @@ def duration(seconds: float | None) -> str:
     return f"{seconds}s"
 
 
-def _values(backend, directory: str) -> dict:
-    return {"cluster": backend.get_cluster().get("name", ""), "directory": directory, "sandbox": backend.path}
-
-
 def _objective_lines(rows: list[dict]) -> list[str]:
     out = []
     for row in rows:
-        mark = "   " if row["met"] is None else "met" if row["met"] else "NOT MET"
-        out.append(f"  [{mark}] {row['id']}: {row['text']}" if row["met"] is not None else f"  - {row['id']}: {row['text']}")
+        if row["met"] is None:
+            out.append(f"  - {row['id']}: {row['text']}")
+        else:
+            out.append(f"  [{'met' if row['met'] else 'NOT MET'}] {row['id']}: {row['text']}")
         if row.get("observed"):
             out.append(f"      observed: {row['observed']}")
     return out
@@ -87,7 +73,7 @@ def _objective_lines(rows: list[dict]) -> list[str]:
 
 # -- the handlers ----------------------------------------------------------------------------------
 def list(ctx, args) -> Result:  # noqa: A001 - the grammar's handler name
-    backend = _backend(ctx, "lab list")
+    backend = ctx.sandbox("lab list")
     progress = _progress(backend)
     current = (progress.get("current") or {}).get("name")
     results = progress.get("results") or {}
@@ -108,7 +94,7 @@ def list(ctx, args) -> Result:  # noqa: A001 - the grammar's handler name
 
 
 def start(ctx, args) -> Result:
-    backend = _backend(ctx, "lab start")
+    backend = ctx.sandbox("lab start")
     lab = catalog.get(args["lab"])
     changes = scenario.describe(lab, backend)
     directory = scenario.directory_for(backend, lab.name)
@@ -129,7 +115,7 @@ def start(ctx, args) -> Result:
                            "checks": []}
         result = labs["results"].setdefault(lab.name, {})
         result["runs"] = int(result.get("runs", 0)) + 1
-    values = _values(backend, made["directory"])
+    values = scenario.values(backend, made["directory"])
     rows = [{"id": o["id"], "text": catalog.fill(o["text"], values), "met": None, "observed": None}
             for o in lab.objectives]
     story = [catalog.fill(line, values) for line in lab.story]
@@ -154,7 +140,7 @@ def start(ctx, args) -> Result:
 
 
 def _observe(backend, current: dict, lab: catalog.Lab) -> tuple[list[dict], str]:
-    values = _values(backend, current["directory"])
+    values = scenario.values(backend, current["directory"])
     rows, how = objectives.observe(backend, current["directory"], lab.objectives)
     for row in rows:
         row["text"] = catalog.fill(row["text"], values)
@@ -168,7 +154,7 @@ def _document(lab, current, rows, how) -> dict:
 
 
 def status(ctx, args) -> Result:
-    backend = _backend(ctx, "lab status")
+    backend = ctx.sandbox("lab status")
     current, lab = _current(backend, "lab status")
     rows, how = _observe(backend, current, lab)
     met = sum(1 for r in rows if r["met"])
@@ -179,7 +165,7 @@ def status(ctx, args) -> Result:
 
 
 def check(ctx, args) -> Result:
-    backend = _backend(ctx, "lab check")
+    backend = ctx.sandbox("lab check")
     current, lab = _current(backend, "lab check")
     rows, how = _observe(backend, current, lab)
     now = time.time()
@@ -209,21 +195,21 @@ def check(ctx, args) -> Result:
 
 
 def hint(ctx, args) -> Result:
-    backend = _backend(ctx, "lab hint")
+    backend = ctx.sandbox("lab hint")
     current, lab = _current(backend, "lab hint")
     used = int(current.get("hints", 0))
     number = min(used + 1, len(lab.hints))
     with _update(backend) as labs:
         if used < len(lab.hints) and isinstance(labs.get("current"), dict):
             labs["current"]["hints"] = number
-    text = catalog.fill(lab.hints[number - 1], _values(backend, current["directory"]))
+    text = catalog.fill(lab.hints[number - 1], scenario.values(backend, current["directory"]))
     last = " (the last one)" if number == len(lab.hints) else ""
     return Result("lab", {"text": [f"hint {number} of {len(lab.hints)}{last}: {text}"],
                           "json": {"lab": lab.name, "hint": text, "number": number, "of": len(lab.hints)}})
 
 
 def stop(ctx, args) -> Result:
-    backend = _backend(ctx, "lab stop")
+    backend = ctx.sandbox("lab stop")
     current, lab = _current(backend, "lab stop")
     with _update(backend) as labs:
         labs.pop("current", None)

@@ -26,8 +26,12 @@ import os
 
 from . import catalog
 
-STEPS = catalog.STEPS
 ORGANIZATION = "rladmin-py lab (throwaway)"
+
+
+def values(backend, directory: str) -> dict:
+    """What a lab's texts and steps may name: ``{cluster}``, ``{directory}``, ``{sandbox}``."""
+    return {"cluster": backend.get_cluster().get("name", ""), "directory": directory, "sandbox": backend.path}
 
 
 def directory_for(backend, name: str) -> str:
@@ -43,8 +47,7 @@ def _settings(changes: dict) -> str:
 
 def describe(lab: catalog.Lab, backend) -> list[str]:
     """What starting ``lab`` changes on the sandbox, one line each (said before asking)."""
-    cluster = backend.get_cluster()
-    values = {"cluster": cluster.get("name", ""), "directory": directory_for(backend, lab.name), "sandbox": backend.path}
+    named = values(backend, directory_for(backend, lab.name))
     out = []
     down = [n["uid"] for n in backend.get_nodes() if n.get("status") != "active"]
     if down:
@@ -69,8 +72,8 @@ def describe(lab: catalog.Lab, backend) -> list[str]:
             out.append(f"marks node {step['node']} {step['status']}")
         elif kind == "ca" and step.get("ocsp"):
             out.append(f"registers {step['intermediate']!r} with the sandbox's OCSP responder")
-    out.append(f"writes the lab's files into {values['directory']} (new keys each time)")
-    return [catalog.fill(line, values) for line in out]
+    out.append(f"writes the lab's files into {named['directory']} (new keys each time)")
+    return [catalog.fill(line, named) for line in out]
 
 
 def apply(lab: catalog.Lab, backend) -> dict:
@@ -90,8 +93,7 @@ def apply(lab: catalog.Lab, backend) -> dict:
         files.append({"file": name, "purpose": purpose})
 
     with backend.batch():
-        fqdn = backend.get_cluster()["name"]
-        values = {"cluster": fqdn, "directory": directory, "sandbox": backend.path}
+        named = values(backend, directory)
         for node in backend.get_nodes():
             if node.get("status") != "active":
                 backend.set_node_state(node["uid"], True)
@@ -115,7 +117,7 @@ def apply(lab: catalog.Lab, backend) -> dict:
                 start = None
                 if step.get("expires_in_days") is not None:
                     start = now - dt.timedelta(days=days - int(step["expires_in_days"]), minutes=5)
-                names = [catalog.fill(n, values) for n in step["names"]]
+                names = [catalog.fill(n, named) for n in step["names"]]
                 issued = making.make_leaf(names[0], names, ca["intermediate"], days=days, not_before=start,
                                           org=ORGANIZATION)
                 if ca["url"]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from . import grammar as gm
+from ..terminal import escape
 
 
 @dataclass(frozen=True)
@@ -27,7 +28,7 @@ class CommandSyntaxError(Exception):
     """A line that does not parse; ``col`` is 1-based."""
 
     def __init__(self, message: str, line: str, col: int):
-        message = "".join(ch if ch.isprintable() else f"\\x{ord(ch):02x}" for ch in message)
+        message = escape(message)  # it quotes the line's words: the one escaping, as every message
         super().__init__(message)
         self.message = message
         self.line = line

@@ -335,17 +335,19 @@ class SandboxCluster:
         return {name: dict(stored.get(name, {"operating_mode": "enabled"})) for name in gm.load().type("service").choices}
 
     def update_services(self, changes: dict) -> dict:
+        from .. import cluster_settings
         from ..language import grammar as gm
 
-        services = gm.load().type("service").choices
+        param = gm.load().type("cluster_config").params["services"]  # <service> <operating_mode:switch>
         if not isinstance(changes, dict) or not changes:
             raise BackendError("the request body must be an object of services", error_code="invalid_schema", status=400)
         for name, value in changes.items():
-            if name not in services:
-                raise BackendError(f"unknown service {name!r}", error_code="invalid_schema", status=400)
-            if not isinstance(value, dict) or value.get("operating_mode") not in ("enabled", "disabled") or len(value) != 1:
+            if not isinstance(value, dict) or set(value) != {"operating_mode"}:
                 raise BackendError(f"{name}: expected {{\"operating_mode\": \"enabled\" or \"disabled\"}}",
                                    error_code="invalid_schema", status=400)
+            problem = cluster_settings.value_problem(param, {"service": name, **value}, "services")
+            if problem:
+                raise BackendError(problem, error_code="invalid_schema", status=400)
         with self.store.update() as state:
             state.setdefault("services_configuration", {}).update(copy.deepcopy(changes))
         return self.get_services()
@@ -361,8 +363,9 @@ class SandboxCluster:
 
         param = gm.load().type("cluster_config").params["auditing"]
         problem = cluster_settings.value_problem(param, changes, "db_conns")
-        if problem is None and set(changes) - {el.dest for el in param.values}:
-            problem = f"unknown field {sorted(set(changes) - {el.dest for el in param.values})[0]!r}"
+        unknown = sorted(set(changes) - {el.dest for el in param.values}) if isinstance(changes, dict) else []
+        if problem is None and unknown:
+            problem = f"unknown field {unknown[0]!r}"
         if problem:
             raise BackendError(problem, error_code="invalid_schema", status=400)
         with self.store.update() as state:

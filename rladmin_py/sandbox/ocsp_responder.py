@@ -277,8 +277,8 @@ def register_issuer(state: dict, ca_cert_pem: str, ca_key_pem: str, revoked: dic
     section = state.get("ocsp_responder")
     if not isinstance(section, dict):
         section = state["ocsp_responder"] = {}
-    port = section.get("port")
-    if not isinstance(port, int) or isinstance(port, bool) or not 0 < port < 65536:
+    port = port_of(state)
+    if port is None:
         section["port"] = port = free_port()
     der = x509.load_pem_x509_certificate(ca_cert_pem.encode()).public_bytes(serialization.Encoding.DER)
 
