@@ -113,6 +113,9 @@ def test_status_sections_in_the_documented_layout(rladmin):
     lines = r.stdout.splitlines()
     assert lines[1].split() == ["NODE:ID", "ROLE", "ADDRESS", "EXTERNAL_ADDRESS", "HOSTNAME", "SHARDS", "CORES",
                                 "FREE_RAM", "PROVISIONAL_RAM", "VERSION", "STATUS"]
+    at = lines[1].index("SHARDS")  # empty cells (EXTERNAL_ADDRESS, HOSTNAME): read by the header's column
+    shards = [line[at:].split()[0] for line in lines[2:5]]
+    assert shards == ["1/100", "0/100", "0/100"]  # the one shard of db:1, where SHARDS: places it
     endpoints = lines[lines.index("ENDPOINTS:") + 1].split()
     assert endpoints == ["DB:ID", "NAME", "ID", "NODE", "ROLE", "SSL"]
     assert lines[lines.index("ENDPOINTS:") + 2].split()[-1] == "Yes"  # the database has tls_mode enabled

@@ -88,7 +88,9 @@ def new_state(name: str = DEFAULT_CLUSTER_NAME) -> dict:
     nodes = []
     for uid in range(1, NODE_COUNT + 1):
         node = copy.deepcopy(template)
-        node.update(uid=uid, addr=f"10.0.0.{uid}", status="active", shard_list=[1] if uid == 1 else [], uptime=0)
+        shards = [1] if uid == 1 else []  # db:1's one shard is on node 1 (what GET /v1/shards places)
+        node.update(uid=uid, addr=f"10.0.0.{uid}", status="active", shard_list=shards, shard_count=len(shards),
+                    ram_shard_count=len(shards), uptime=0)
         nodes.append(node)
     records = {n: held(c["cert"]) for n, c in certificates.items()}
     return {
