@@ -63,7 +63,7 @@ def command_context(args, printer, *, script: bool = False) -> Context:
     from .backends.connection import open_backend, uses_sandbox
 
     return Context(
-        open_backend=lambda: open_backend(args),
+        open_backend=lambda: open_backend(args, printer.note),
         live_target=not uses_sandbox(args),
         options=Options(json=args.json, yes=args.yes, dry_run=args.dry_run, strict=args.strict,
                         no_verify=getattr(args, "no_verify", False), ca_cert=getattr(args, "ca_cert", None),

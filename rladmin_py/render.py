@@ -180,10 +180,17 @@ def text(result: Result) -> str:
     return TEXT[result.kind](data)
 
 
+#: Results that are lists, and the key that holds each in its document: every document is an
+#: object, so that warnings can join it (issue 15) and ``.ok`` reads the same on every line.
+LISTS_IN = {"certificate_show": "certificates", "info_node": "nodes"}
+
+
 def as_json(result: Result) -> str:
-    """One JSON document per command, on one line (easy to consume line by line)."""
+    """One JSON document per command, an object on one line (easy to consume line by line)."""
     data = result.data
-    if result.kind == "cluster_config":
+    if result.kind in LISTS_IN:
+        data = {LISTS_IN[result.kind]: data}
+    elif result.kind == "cluster_config":
         data = {"status": "ok", "changed": data["changed"]}
     elif result.kind == "certificate_set":
         data = {"status": "ok", **data}
@@ -196,7 +203,7 @@ def as_json(result: Result) -> str:
     elif result.kind == "status":
         data = _status(data, as_data=True)
     elif result.kind == "info_db":
-        data = data["bdbs"]
+        data = {"bdbs": data["bdbs"]}
     return json.dumps(data, sort_keys=False)
 
 

@@ -27,20 +27,25 @@ class Printer:
     err: TextIO = field(default_factory=lambda: sys.stderr)
     json: bool = False
     debug: bool = False
-    warnings: list = field(default_factory=list)  # --json: the warnings of the command running now
+    warnings: list = field(default_factory=list)  # the warnings of the command running now, for its JSON
 
     def result(self, result: commands.Result) -> None:
         """Print a result (JSON with --json, or when the command asked for it with its own --json);
-        with --json, the command's warnings are in its document too (when it is an object)."""
+        with --json, the command's warnings are in its document too (every document is an object)."""
         text = render.render(result, self.json)
-        if text and self.json and self.warnings and text.startswith("{"):
-            doc = json.loads(text)
-            doc["warnings"] = self.warnings
-            text = json.dumps(doc)
+        if text and (self.json or result.json) and self.warnings:
+            return self.document(json.loads(text))
         self.warnings = []
         if text:
             self.out.write(text + "\n")
             self.out.flush()
+
+    def document(self, doc: dict) -> None:
+        """A JSON document of this tool's own (not a command's result), with the warnings noted."""
+        if self.warnings:
+            doc["warnings"], self.warnings = self.warnings, []
+        self.out.write(json.dumps(doc) + "\n")
+        self.out.flush()
 
     def error(self, message: str, prefix: str = "", *, code: str | None = None, column: int | None = None) -> None:
         """One line on stderr; with --json also the command's one document on stdout:
@@ -55,16 +60,13 @@ class Printer:
             if column is not None:
                 doc["column"] = column
             doc["error"] = {"code": code or "error", "message": message}
-            if self.warnings:
-                doc["warnings"], self.warnings = self.warnings, []
-            self.out.write(json.dumps(doc) + "\n")
-            self.out.flush()
+            self.document(doc)
 
     def note(self, message: str) -> None:
         self.err.write(escape(message) + "\n")
         self.err.flush()
         warning = re.match(r"(?:.*?: )?warning: (.*)", message)
-        if self.json and warning:
+        if warning:  # kept for the command's JSON document, if it has one (--json, or its own --json)
             self.warnings.append(warning.group(1))
 
 
@@ -82,6 +84,7 @@ def execute(ctx: commands.Context, command, printer: Printer, prefix: str = "") 
         return result.exit_code or EXIT_OK, result
     except Cancelled as err:  # an answer, not an error
         printer.note(f"{prefix}{err.message}")
+        printer.warnings = []
         return err.exit_code, None
     except BackendError as err:
         if isinstance(err, AuthenticationFailed):

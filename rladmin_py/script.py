@@ -378,6 +378,9 @@ def check_script(name: str | None, lines: list[ScriptLine], printer: Printer, st
             printer.error(error, prefix)
         if errors:
             bad.append(sl.number)
+        elif printer.json:  # one document per command, a passing one too
+            printer.document({"ok": True, **({"line": sl.number} if name is not None else {}), "checked": True})
+        printer.warnings = []
     where = f"{name}: " if name is not None else ""
     if bad:
         if name is not None:

@@ -165,7 +165,9 @@ def test_show_json(flag_first, rladmin, sandbox):
     words = ("--json", "cluster", "certificate", "show") if flag_first else ("cluster", "certificate", "show", "--json")
     r = rladmin(*words)
     assert r.returncode == 0, r.stderr
-    items = json.loads(r.stdout)
+    doc = json.loads(r.stdout)
+    assert list(doc) == ["certificates"]  # an object, so that warnings can join it
+    items = doc["certificates"]
     assert isinstance(items, list) and len(items) == 7
     pem = sandbox.get_certificates()
     for item in items:
@@ -184,7 +186,7 @@ def test_show_after_set_and_one_name(rladmin, certfactory):
     c = certfactory.leaf(key=ec_key())
     assert rladmin(*cset("syncer", "certificate_file", str(c.cert), "key_file", str(c.key))).returncode == 0
     r = rladmin("cluster", "certificate", "show", "syncer", "--json")
-    [item] = json.loads(r.stdout)
+    [item] = json.loads(r.stdout)["certificates"]
     assert item["name"] == "syncer" and item["key_type"] == "ECDSA" and item["key_size"] == 256
     assert item["issuer"] == "O=rladmin-py tests,CN=Test Intermediate CA"
     assert item["sha256"] == c.issued.cert.fingerprint(hashes.SHA256()).hex()

@@ -104,7 +104,7 @@ def test_certificate_show_escapes_cn_san_and_issuer(rladmin, evil_files):
 
     j = rladmin("--json", "cluster", "certificate", "show", "proxy")
     assert_no_raw(j.stdout, j.stderr)
-    (shown,) = json.loads(j.stdout)
+    (shown,) = json.loads(j.stdout)["certificates"]
     assert (shown["subject"], shown["issuer"], shown["sans"]) == (
         evil_files["subject"], evil_files["issuer"], [evil_files["san"]])
 
@@ -172,14 +172,14 @@ def test_a_live_clusters_values_are_escaped_and_exact_in_json(evil_cluster, evil
     assert_no_raw(node.stdout, node.stderr)
     assert f"    address: 10.0.0.1{SHOWN}{MORE_SHOWN}" in node.stdout
     node_json = run_live(evil_cluster, "--json", "info", "node", "1")
-    assert json.loads(node_json.stdout)[0]["addr"] == f"10.0.0.1{EVIL}{MORE}"
+    assert json.loads(node_json.stdout)["nodes"][0]["addr"] == f"10.0.0.1{EVIL}{MORE}"
 
     show = run_live(evil_cluster, "cluster", "certificate", "show", "syncer")
     assert show.code == 0, show.stderr
     assert_no_raw(show.stdout, show.stderr)
     assert f"   SANs:        evil{SHOWN}.example" in show.stdout
     show_json = run_live(evil_cluster, "--json", "cluster", "certificate", "show", "syncer")
-    assert json.loads(show_json.stdout)[0]["subject"] == evil_files["subject"]
+    assert json.loads(show_json.stdout)["certificates"][0]["subject"] == evil_files["subject"]
 
 
 # -- the --serve --debug log ----------------------------------------------------------------------------------

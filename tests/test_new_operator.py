@@ -30,7 +30,7 @@ def test_a_suggestion_is_never_the_word_typed_and_columns_stay_those_typed():
 def test_json_in_the_middle_from_the_console(rladmin):
     r = rladmin("cluster", "certificate", "show", "--json", "proxy")
     assert r.returncode == 0, r.stderr
-    assert json.loads(r.stdout)[0]["name"] == "proxy"
+    assert json.loads(r.stdout)["certificates"][0]["name"] == "proxy"
     r = rladmin("status", "--json", "nodes")
     assert r.returncode == 0 and [row["NODE:ID"] for row in json.loads(r.stdout)["nodes"]][0] == "node:1"
 
@@ -112,3 +112,34 @@ def test_the_check_a_message_suggests_runs_as_printed(served):
             assert r.returncode == 0 and r.stdout, (words, r.stderr)
     finally:
         backend.close()
+
+
+@pytest.mark.parametrize("flag_first", [True, False])
+def test_warnings_join_every_json_document_lists_included(served, flag_first):
+    """A list-shaped result is an object holding the list, so the command's warnings join it (and
+    still go to stderr), with the global --json and with the command's own."""
+    words = (("--json", "cluster", "certificate", "show") if flag_first
+             else ("cluster", "certificate", "show", "--json"))
+    r = served.shell("--insecure", *words, ca=None)
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert {c["name"] for c in doc["certificates"]} >= {"api", "cm", "proxy"}
+    (warning,) = doc["warnings"]
+    assert warning.startswith("TLS verification is off") and f"warning: {warning}" in r.stderr
+    r = served.shell("--insecure", "--json", "info", "node", ca=None)
+    doc = json.loads(r.stdout)
+    assert [n["uid"] for n in doc["nodes"]] == [1, 2, 3] and doc["warnings"][0].startswith("TLS verification is off")
+
+
+def test_check_json_gives_one_document_per_command_with_its_warnings(rladmin, certfactory, tmp_path):
+    soon = certfactory.leaf(days=10)
+    script = tmp_path / "rotate.rla"
+    script.write_text(f"cluster certificate set proxy certificate_file {soon.cert} key_file {soon.key}\n"
+                      "cluster config min_data_TLS_version 1.3\n"
+                      "cluster certificate set api certificate_file /nonexistent.pem\n")
+    r = rladmin("--json", "--check", "-f", str(script))
+    assert r.returncode == 1
+    docs = [json.loads(line) for line in r.stdout.splitlines()]
+    assert [(d["ok"], d["line"]) for d in docs] == [(True, 1), (True, 2), (False, 3)]
+    assert [w for w in docs[0]["warnings"] if "the certificate expires in" in w]
+    assert "warnings" not in docs[1] and "warnings" not in docs[2]  # each line's own, none carried over

@@ -53,7 +53,7 @@ def test_certificate_show_over_rest(served, sandbox):
         assert f"{name}:" in r.stdout
     r = served.shell("cluster", "certificate", "show", "api", "--json")
     assert r.returncode == 0, r.stderr
-    shown = json.loads(r.stdout)
+    shown = json.loads(r.stdout)["certificates"]
     assert shown[0]["name"] == "api" and "localhost" in shown[0]["sans"]
     assert no_keys(r.stdout, r.stderr)
 

@@ -117,8 +117,9 @@ def _ask_on_terminal(question: str) -> bool | None:
     return answer.strip().lower() in ("y", "yes")
 
 
-def open_backend(args):
-    """The backend for this session; the sandbox unless a live cluster is named."""
+def open_backend(args, note=None):
+    """The backend for this session; the sandbox unless a live cluster is named. ``note``: where
+    its warnings go (the printer's, so that --json documents carry them; stderr by default)."""
     sandbox = getattr(args, "sandbox", None)
     if sandbox and (getattr(args, "cluster", None) or getattr(args, "profile", None)):
         raise ConfigurationProblem("give either --sandbox PATH or a live cluster (--cluster URL / --profile NAME), "
@@ -131,7 +132,8 @@ def open_backend(args):
     from .rest import RestBackend  # imports httpx: only for a live cluster
 
     return RestBackend(target.url, target.user, target.password, ca_cert=target.ca_cert, insecure=target.insecure,
-                       timeout=target.timeout, debug=bool(getattr(args, "debug", False)))
+                       timeout=target.timeout, debug=bool(getattr(args, "debug", False)),
+                       **({"note": note} if note else {}))
 
 
 @dataclass
