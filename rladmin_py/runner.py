@@ -78,7 +78,19 @@ def describe_backend_error(err: BackendError) -> str:
 
 
 def execute(ctx: commands.Context, command, printer: Printer, prefix: str = "") -> tuple[int, commands.Result | None]:
-    """Run a parsed command; report a failure on stderr. Returns (exit code, result)."""
+    """Run a parsed command; report a failure on stderr (and, with --json, the command's own
+    included, as its one document on stdout). Returns (exit code, result)."""
+    own_json = bool(getattr(command, "args", {}).get("json")) and not printer.json
+    if own_json:
+        printer.json = True
+    try:
+        return _execute(ctx, command, printer, prefix)
+    finally:
+        if own_json:
+            printer.json = False
+
+
+def _execute(ctx: commands.Context, command, printer: Printer, prefix: str) -> tuple[int, commands.Result | None]:
     try:
         result = commands.run(ctx, command)
         return result.exit_code or EXIT_OK, result

@@ -4,7 +4,6 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import re
-import time
 
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -401,18 +400,3 @@ def test_summary_and_summaries():
     out = certs.summaries(held, on_problem=problems.append)
     assert [o["name"] for o in out] == ["proxy"] and len(problems) == 1 and "api" in problems[0]
     assert certs.summaries(held, "cm") == []
-
-
-# -- speed (issue 6 benchmarks this) ------------------------------------------------------------
-def test_preflight_is_fast(tmp_path):
-    leaf, chain = good()
-    (tmp_path / "c.pem").write_text(chain)
-    (tmp_path / "k.pem").write_text(leaf.key_pem)
-    args = ("proxy", str(tmp_path / "c.pem"), str(tmp_path / "k.pem"))
-    certs.prepare_files(*args, fqdn=FQDN)
-    best = float("inf")
-    for _ in range(20):
-        start = time.perf_counter()
-        certs.prepare_files(*args, fqdn=FQDN)
-        best = min(best, time.perf_counter() - start)
-    assert best < 0.005, f"pre-flight took {best * 1000:.2f} ms"

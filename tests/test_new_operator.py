@@ -143,3 +143,33 @@ def test_check_json_gives_one_document_per_command_with_its_warnings(rladmin, ce
     assert [(d["ok"], d["line"]) for d in docs] == [(True, 1), (True, 2), (False, 3)]
     assert [w for w in docs[0]["warnings"] if "the certificate expires in" in w]
     assert "warnings" not in docs[1] and "warnings" not in docs[2]  # each line's own, none carried over
+
+
+def test_every_command_with_output_takes_its_own_json(rladmin, certfactory, tmp_path):
+    """Per-command --json on each command that prints something, at the end or after the command
+    words; the document is the same as with the global --json."""
+    c = certfactory.leaf()
+    runs = [
+        ("cluster", "certificate", "set", "proxy", "certificate_file", str(c.cert), "key_file", str(c.key), "--json"),
+        ("cluster", "certificate", "rotate", "--json", "data_internode_encryption"),
+        ("sandbox", "node", "2", "down", "--json"),
+        ("sandbox", "node", "2", "up", "--json"),
+        ("sandbox", "make-certs", str(tmp_path / "practice"), "--json"),
+        ("-y", "sandbox", "reset", "--json"),
+        ("-y", "cluster", "certificate", "delete", "ldap_client", "--json"),
+    ]
+    docs = []
+    for words in runs:
+        r = rladmin(*words)
+        assert r.returncode in (0, 1), r.stderr
+        docs.append(json.loads(r.stdout))
+    assert docs[0]["status"] == "ok" and docs[0]["certificates"][0]["name"] == "proxy"
+    assert docs[1]["name"] == "data_internode_encryption" and len(docs[1]["nodes"]) == 3
+    assert (docs[2]["uid"], docs[2]["status"], docs[3]["status"]) == (2, "down", "active")
+    assert {f["file"] for f in docs[4]["files"]} >= {"good-chain.pem", "good-key.pem"}
+    assert docs[5]["cluster"] == "cluster.sandbox.local"
+    # a failure with the command's own --json is a document too
+    assert docs[6] == {"ok": False, "error": {"code": "certificate_not_found", "message":
+                                              "the cluster holds no ldap_client certificate [certificate_not_found]"}}
+    again = rladmin("--json", "sandbox", "node", "2", "down")
+    assert json.loads(again.stdout) == docs[2]
