@@ -323,21 +323,9 @@ def local_problems(command) -> tuple[list[str], list[str], list[str]]:
 def _check_certificate(name: str, cert_path: str, key_path: str | None) -> tuple[list[str], list[str]]:
     from .certificates import checks as certs
 
-    try:
-        bundle = certs.prepare_files(name, cert_path, key_path, fqdn=None)
-        return bundle.notes, bundle.warnings
-    except certs.CertificateProblem as err:
-        if err.error_code != "missing_key":
-            raise
     # no key_file and no key in the file: RS keeps the key it holds, which only the run can compare
-    from .certificates import pem
-
-    text = pem.read_file(cert_path, "certificate")
-    blocks = pem.pem_blocks(text, cert_path)
-    chain = certs.load_chain(blocks)
-    warnings = certs.check(name, chain, None, source=cert_path, key_source=cert_path)
-    return list(blocks.notes) + [f"{cert_path}: no key_file given: whether the certificate matches the key the "
-                                 f"cluster holds for {name} is checked when the command runs"], warnings
+    bundle = certs.prepare_files(name, cert_path, key_path, fqdn=None, cluster_key_unknown=True)
+    return bundle.notes, bundle.warnings
 
 
 def _cipher_problems(args: dict) -> list[str]:

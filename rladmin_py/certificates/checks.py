@@ -460,13 +460,15 @@ def _load_current_key(name: str, current_key_pem: str | None):
 
 
 def prepare(name: str, cert_text: str, key_text: str | None, *, cert_source: str, key_source: str | None = None,
-            current_key_pem: str | None = None, fqdn: str | None = None, now: dt.datetime | None = None) -> Bundle:
+            current_key_pem: str | None = None, fqdn: str | None = None, now: dt.datetime | None = None,
+            cluster_key_unknown: bool = False) -> Bundle:
     """Normalise and check one certificate (and key) given as text; the one entry point for every path.
 
     ``key_text`` None means no key was given: the certificate file's own key is used if it holds
     one; otherwise the certificate must match ``current_key_pem`` (the key the cluster holds for
-    that name), which is then kept. Raises :class:`CertificateProblem`; returns the bundle with its
-    notes and warnings.
+    that name), which is then kept; ``cluster_key_unknown`` (``--check``, no cluster at hand): that
+    match is left to the run, with a note. Raises :class:`CertificateProblem`; returns the bundle
+    with its notes and warnings.
     """
     if not isinstance(cert_text, str):
         refuse(f"{cert_source}: the certificate must be PEM text")
@@ -508,14 +510,18 @@ def prepare(name: str, cert_text: str, key_text: str | None, *, cert_source: str
                      "(it is sent as the key, not as part of the certificate)")
     else:
         current = _load_current_key(name, current_key_pem)
-        if current is None:
+        if current is None and cluster_key_unknown:
+            notes.append(f"{cert_source}: no key_file given: whether the certificate matches the key the cluster "
+                         f"holds for {name} is checked when the command runs")
+        elif current is None:
             refuse(f"{cert_source}: no key_file given, and the cluster's current {name} key cannot be read to "
                     "check that it matches the new certificate; give key_file", "missing_key")
-        if not key_matches(chain[0], current):
+        elif not key_matches(chain[0], current):
             refuse(f"{cert_source}: no key_file given, and the certificate does not match the cluster's current "
                     f"{name} key (key_values_mismatch); give the new key with key_file", "key_values_mismatch")
-        notes.append(f"{cert_source}: no key_file given: the certificate matches the cluster's current {name} key, "
-                     "which is kept")
+        else:
+            notes.append(f"{cert_source}: no key_file given: the certificate matches the cluster's current "
+                         f"{name} key, which is kept")
     warnings = check(name, chain, key_obj, source=cert_source, key_source=key_source or cert_source,
                      fqdn=fqdn, now=now)
     certificate_pem = "".join(c.public_bytes(serialization.Encoding.PEM).decode("ascii") for c in chain)
