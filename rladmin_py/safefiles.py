@@ -2,7 +2,9 @@
 
 Reading files the user names: only regular files, never blocking, never more than a limit. A
 FIFO, a device or a socket named as ``certificate_file`` or ``--ca-cert`` would block an
-ordinary ``open`` until Ctrl-C; here it is refused before a byte is read.
+ordinary ``open`` until Ctrl-C; here it is refused before a byte is read. Files this tool trusts
+(the sandbox's state and lock, the shell's history) are opened the same way and refused, too,
+when another user owns them or others may write to them (``private``).
 
 Writing files that may hold a secret (:func:`write_secret_file`): never through a symlink or a
 file planted under the temporary name, the mode set on the descriptor, atomically; directories
@@ -18,7 +20,11 @@ import stat
 import sys
 
 
-class NotRegular(OSError):
+class Unusable(OSError):
+    """A file refused before use (:func:`check_regular`): one of the two below."""
+
+
+class NotRegular(Unusable):
     """The path names something other than a regular file; ``kind`` says what."""
 
     def __init__(self, kind: str):
@@ -26,23 +32,61 @@ class NotRegular(OSError):
         self.kind = kind
 
 
+class Foreign(Unusable):
+    """A file this tool trusts (sandbox state, lock, history) that must not be used; ``why``
+    says why (:func:`foreign_file`)."""
+
+    def __init__(self, why: str):
+        super().__init__(why)
+        self.why = why
+
+
 _KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"),
           (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
+_OPEN_FLAGS = getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOCTTY", 0)  # not inherited, never a terminal of ours
+NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+
+
+def check_regular(st: os.stat_result, *, private: bool = False) -> None:
+    """Refuse what is not a regular file (:class:`NotRegular`) and, ``private``, a file of another
+    user or one others may write to (:class:`Foreign`): what it holds would be someone else's."""
+    if not stat.S_ISREG(st.st_mode):
+        raise NotRegular(next((kind for test, kind in _KINDS if test(st.st_mode)), "not a regular file"))
+    why = foreign_file(st) if private else None
+    if why:
+        raise Foreign(why)
+
+
+def open_regular(path: str, flags: int = os.O_RDONLY, *, private: bool = False) -> tuple[int, os.stat_result]:
+    """A blocking descriptor on the regular file ``path`` and its ``fstat``; created 0600 with
+    ``O_CREAT``, never through a symlink with :data:`NOFOLLOW` (ELOOP).
+
+    Opened non-blocking (a FIFO's open returns at once), checked with :func:`check_regular` on
+    the open descriptor (no window between the check and the use), then made blocking. Raises
+    :class:`NotRegular`, :class:`Foreign` or the OSError of the open.
+    """
+    fd = os.open(path, flags | os.O_NONBLOCK | _OPEN_FLAGS, 0o600)
+    try:
+        st = os.fstat(fd)
+        check_regular(st, private=private)
+        os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd, st
 
 
 def read_regular(path: str, limit: int) -> bytes:
-    """Up to ``limit + 1`` bytes of a regular file (so that the caller can tell "too large").
+    """Up to ``limit + 1`` bytes of a regular file (so that the caller can tell "too large"):
+    :func:`read_checked` without the stat."""
+    return read_checked(path, limit)[1]
 
-    Opened non-blocking (a FIFO's open returns at once), checked with ``fstat`` on the open
-    descriptor (no window between the check and the read), then read normally. Raises
-    :class:`NotRegular`, or the OSError of the open or read.
-    """
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOCTTY", 0))
+
+def read_checked(path: str, limit: int, *, private: bool = False) -> tuple[os.stat_result, bytes]:
+    """The ``fstat`` of a regular file and up to ``limit + 1`` of its bytes, opened and checked by
+    :func:`open_regular` (``private``: refused unless this user's alone)."""
+    fd, st = open_regular(path, private=private)
     try:
-        mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):
-            raise NotRegular(next((kind for test, kind in _KINDS if test(mode)), "not a regular file"))
-        os.set_blocking(fd, True)
         chunks, size = [], 0
         while size <= limit:
             chunk = os.read(fd, min(1 << 16, limit + 1 - size))
@@ -50,14 +94,13 @@ def read_regular(path: str, limit: int) -> bytes:
                 break
             chunks.append(chunk)
             size += len(chunk)
-        return b"".join(chunks)
+        return st, b"".join(chunks)
     finally:
         os.close(fd)
 
 
 # -- writing files that may hold secrets ----------------------------------------------------------
-_CREATE_FLAGS = (os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
-                 | getattr(os, "O_NOCTTY", 0))
+_CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | NOFOLLOW | _OPEN_FLAGS
 
 
 def temp_name(directory: str, prefix: str) -> str:

@@ -24,8 +24,10 @@ from .ciphers import PLANES
 
 PROBE_TIMEOUT = 3.0
 OK, MISMATCH, UNREACHABLE, NOT_TESTABLE = "OK", "MISMATCH", "UNREACHABLE", "NOT TESTABLE"
-_VERSIONS = {"1": ssl.TLSVersion.TLSv1, "1.0": ssl.TLSVersion.TLSv1, "1.1": ssl.TLSVersion.TLSv1_1,
-             "1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}
+#: The TLS versions as the cluster's settings name them (``min_control_TLS_version`` ...), as ``ssl``'s:
+#: one table for the probes that offer them and the sandbox that serves them.
+TLS_VERSIONS = {"1": ssl.TLSVersion.TLSv1, "1.0": ssl.TLSVersion.TLSv1, "1.1": ssl.TLSVersion.TLSv1_1,
+                "1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}
 BELOW = {"1.3": "1.2", "1.2": "1.1", "1.1": "1"}
 
 
@@ -108,16 +110,41 @@ def handshake(host: str, port: int, ctx: ssl.SSLContext, server_name: str, timeo
             return tls.getpeercert(binary_form=True), tls.version(), (tls.cipher() or ("",))[0]
 
 
-def _can_offer(version: ssl.TLSVersion) -> ssl.SSLContext | None:
-    """A client context limited to ``version``, or None when this OpenSSL cannot offer it."""
+def _offering(version: str | None, cipher: str | None) -> ssl.SSLContext | None:
+    """A client context offering only ``version`` (and only ``cipher``, under TLS 1.2 at most),
+    or None when this OpenSSL cannot offer it."""
+    tls = TLS_VERSIONS[version] if version is not None else None
+    old = tls is not None and tls < ssl.TLSVersion.TLSv1_2
+    if old and not getattr(ssl, f"HAS_{tls.name}", True):
+        return None
     try:
-        ctx = _client_context(min_version=version, max_version=version,
-                              ciphers="DEFAULT:@SECLEVEL=0" if version < ssl.TLSVersion.TLSv1_2 else None)
+        return _client_context(min_version=tls, max_version=tls or (ssl.TLSVersion.TLSv1_2 if cipher else None),
+                               ciphers=cipher or ("DEFAULT:@SECLEVEL=0" if old else None))
     except (ValueError, ssl.SSLError):
         return None
-    if version < ssl.TLSVersion.TLSv1_2 and not getattr(ssl, f"HAS_{version.name}", True):
-        return None
-    return ctx
+
+
+def _local_failure(err: ssl.SSLError) -> bool:
+    """OpenSSL here could not even offer what was asked (so the server said nothing)."""
+    return (err.reason or "") in ("NO_PROTOCOLS_AVAILABLE", "NO_CIPHERS_AVAILABLE", "NO_SUITABLE_SIGNATURE_ALGORITHM")
+
+
+def offer(endpoint: Endpoint, *, version: str | None = None, cipher: str | None = None) -> str:
+    """Offer ``endpoint`` one TLS version (as the settings name it: "1.1") or one TLS 1.2 cipher,
+    and say what it did: "accepted", "refused" or "not testable here" (this OpenSSL cannot offer
+    it). Raises :class:`Unreachable` when there is no connection: nothing was said about TLS."""
+    ctx = _offering(version, cipher)
+    if ctx is None:
+        return "not testable here"
+    try:
+        handshake(endpoint.host, endpoint.port, ctx, endpoint.server_name)
+    except Unreachable:
+        raise
+    except ssl.SSLError as err:
+        return "not testable here" if _local_failure(err) else "refused"
+    except OSError:  # the server closing the connection on it
+        return "refused"
+    return "accepted"
 
 
 def _outside_cipher(configured: str | None) -> str | None:
@@ -199,23 +226,12 @@ def _check_trust(endpoint: Endpoint, trust: ssl.SSLContext | None, row: Row) -> 
 
 def _probe_below(endpoint: Endpoint, configured: str) -> str:
     below = BELOW.get(configured)
-    ctx = _can_offer(_VERSIONS[below]) if below else None
-    if ctx is None:
+    if below is None:
         return "not testable here"
     try:
-        handshake(endpoint.host, endpoint.port, ctx, endpoint.server_name)
+        return offer(endpoint, version=below)
     except Unreachable:
         return "unreachable"
-    except ssl.SSLError as err:
-        return "not testable here" if _local_failure(err) else "refused"
-    except OSError:  # the server closing the connection on it
-        return "refused"
-    return "accepted"
-
-
-def _local_failure(err: ssl.SSLError) -> bool:
-    """OpenSSL here could not even offer what was asked (so the server said nothing)."""
-    return (err.reason or "") in ("NO_PROTOCOLS_AVAILABLE", "NO_CIPHERS_AVAILABLE", "NO_SUITABLE_SIGNATURE_ALGORITHM")
 
 
 def _probe_cipher(endpoint: Endpoint, configured_version: str, configured_list) -> str:
@@ -225,15 +241,10 @@ def _probe_cipher(endpoint: Endpoint, configured_version: str, configured_list) 
     if name is None:
         return "none to try (the list allows every ECDHE-RSA cipher this machine offers)"
     try:
-        handshake(endpoint.host, endpoint.port, _client_context(max_version=ssl.TLSVersion.TLSv1_2, ciphers=name),
-                  endpoint.server_name)
+        said = offer(endpoint, cipher=name)
     except Unreachable:
         return "unreachable"
-    except ssl.SSLError as err:
-        return "not testable here" if _local_failure(err) else "refused"
-    except OSError:
-        return "refused"
-    return f"accepted: {name}"
+    return f"accepted: {name}" if said == "accepted" else said
 
 
 def _probe_plain(endpoint: Endpoint, cluster: dict, row: Row) -> Row:

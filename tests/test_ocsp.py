@@ -99,7 +99,7 @@ def intermediate_of(sandbox_path) -> certgen.Issued:
 
 
 def leaf_with_aia(issuer: certgen.Issued, url: str, *, chain: bool = True) -> str:
-    issued = practice._with_ocsp(certgen.make_leaf(FQDN, [FQDN], issuer), issuer, url)
+    issued = certgen.make_leaf(FQDN, [FQDN], issuer, ocsp_url=url)
     return issued.cert_pem + (issuer.cert_pem if chain else "")
 
 

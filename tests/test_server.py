@@ -322,11 +322,32 @@ def test_curl_request_errors(served, tmp_path):
     for expect in ([], ["-H", "Expect:"]):  # with and without Expect: 100-continue
         status, body = curl(served, "-X", "PUT", "-H", "Content-Type: application/json", *expect,
                             "--data-binary", f"@{big}", f"{url}/v1/cluster")
-        assert status == 413 and body["error_code"] == "request_too_large"
+        assert status == 413 and body["error_code"] == "request_too_large", (expect, status, body)
     # dry_run validates only
     status, body = curl(served, "-X", "PUT", "-H", "Content-Type: application/json",
                         "-d", '{"min_data_TLS_version": "1.3"}', f"{url}/v1/cluster?dry_run=true")
     assert status == 200 and body["min_data_TLS_version"] == "1.2"
+
+
+def test_a_refused_upload_is_not_reset_mid_way(served):
+    """A client that sends a too-large body without waiting (no ``Expect: 100-continue``) may go
+    on sending after its 413 has come: the server reads and drops the rest of the upload (bounded)
+    before it closes, instead of answering it with a reset, which makes curl give up with "send
+    failure" without showing the 413 (a flake of test_curl_request_errors)."""
+    from server_fixtures import auth_header, client_context
+
+    port = int(served.url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=20) as raw, \
+            client_context(served.ca_cert, check_hostname=False).wrap_socket(raw) as tls:
+        tls.sendall(b"PUT /v1/cluster HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                    + f"Authorization: {auth_header(served)}\r\nContent-Length: {24 << 20}\r\n\r\n".encode())
+        answer = b""
+        while not re.search(rb"\r\n\r\n.*}", answer, re.S) and (chunk := tls.recv(65536)):  # the whole answer
+            answer += chunk
+        assert answer.startswith(b"HTTP/1.1 413 ") and b'"request_too_large"' in answer, answer[:200]
+        tls.settimeout(10)
+        for _ in range(384):  # 24 MiB, more than loopback buffers hold: the upload goes on, no reset, no stall
+            tls.sendall(b"x" * 65536)
 
 
 def _docs_update_cert(served: Served, name: str, cert: Path, key: Path | None, tls: list[str]) -> tuple[int, object]:

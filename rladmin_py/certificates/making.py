@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
 
 RS_ORGANIZATION = "RedisLabs Enterprise Cluster"
 
@@ -114,8 +114,9 @@ def make_ca(cn: str, *, key=None, issuer: Issued | None = None, days: int = 3650
 
 def make_leaf(cn: str, sans, issuer: Issued | None, *, key=None, ou: str | None = None, days: int = 365,
               not_before: dt.datetime | None = None, eku=("server", "client"), hash_alg=None,
-              org: str = RS_ORGANIZATION) -> Issued:
-    """A server certificate the way RS makes them; self-signed when ``issuer`` is None."""
+              org: str = RS_ORGANIZATION, ocsp_url: str | None = None) -> Issued:
+    """A server certificate the way RS makes them; self-signed when ``issuer`` is None.
+    ``ocsp_url``: the OCSP responder its Authority Information Access names (what RS polls)."""
     key = key or new_key()
     usages = {"server": ExtendedKeyUsageOID.SERVER_AUTH, "client": ExtendedKeyUsageOID.CLIENT_AUTH}
     extensions = []
@@ -123,6 +124,9 @@ def make_leaf(cn: str, sans, issuer: Issued | None, *, key=None, ou: str | None 
         extensions.append(_san(sans))
     if eku:
         extensions.append(x509.ExtendedKeyUsage([usages[u] for u in eku]))
+    if ocsp_url:
+        extensions.append(x509.AuthorityInformationAccess([x509.AccessDescription(
+            AuthorityInformationAccessOID.OCSP, x509.UniformResourceIdentifier(ocsp_url))]))
     return _issue(_name(cn, ou, org), key, issuer, days=days, not_before=not_before, ca=False, path_length=None,
                   key_usage=_key_usage(cert_sign=False, encipher=isinstance(key, rsa.RSAPrivateKey)),
                   extensions=extensions, hash_alg=hash_alg)

@@ -31,7 +31,8 @@ DEFAULT_FQDN = "cluster.sandbox.local"
 #: The OCSP URI of practice sets made without a sandbox to register with [guess: a port next to
 #: the metrics exporter's 8070; nothing answers there unless something is started on it].
 DEFAULT_OCSP_URL = "http://127.0.0.1:8079/"
-#: register_ocsp(ca_cert_pem, ca_key_pem, {revoked serial: ISO time}, [issued serials]) -> responder URL
+#: register_ocsp(ca_cert_pem, ca_key_pem, {revoked serial: ISO time}, [issued serials]) -> responder URL;
+#: called twice: first for the URL the leaves name, then with their serials
 RegisterOCSP = Callable[[str, str, dict, list], str]
 
 
@@ -130,25 +131,6 @@ def _pfx_converted(leaf, chain, key_pem: str, friendly: str) -> str:
     return "".join(out)
 
 
-def _with_ocsp(issued, issuer, url: str):
-    """``issued`` again, the same in every field (serial too), plus an AIA naming the OCSP ``url``."""
-    from cryptography import x509
-    from cryptography.x509.oid import AuthorityInformationAccessOID
-
-    from . import making as certgen
-
-    cert = issued.cert
-    builder = (x509.CertificateBuilder().subject_name(cert.subject).issuer_name(cert.issuer)
-               .public_key(cert.public_key()).serial_number(cert.serial_number)
-               .not_valid_before(cert.not_valid_before_utc).not_valid_after(cert.not_valid_after_utc))
-    for extension in cert.extensions:
-        builder = builder.add_extension(extension.value, extension.critical)
-    builder = builder.add_extension(x509.AuthorityInformationAccess([x509.AccessDescription(
-        AuthorityInformationAccessOID.OCSP, x509.UniformResourceIdentifier(url))]), critical=False)
-    signed = builder.sign(issuer.key, cert.signature_hash_algorithm)
-    return certgen.Issued(certgen.cert_pem(signed), issued.key_pem, signed, issued.key)
-
-
 def make_practice_files(fqdn: str, register_ocsp: RegisterOCSP | None = None) -> dict[str, tuple[bytes, str]]:
     """{file name: (content, purpose)}; README.txt is written by :func:`write_practice_certs`.
     The leaves name the URL ``register_ocsp`` returns (:data:`DEFAULT_OCSP_URL` without one)."""
@@ -166,8 +148,14 @@ def make_practice_files(fqdn: str, register_ocsp: RegisterOCSP | None = None) ->
     key = certgen.new_key("rsa")
     key_text = certgen.key_pem(key)
 
+    url = DEFAULT_OCSP_URL
+    if register_ocsp is not None:  # the URL first, for the leaves to name; their serials once they exist
+        url = register_ocsp(inter.cert_pem, inter.key_pem, {}, [])
+
     def leaf(**kw):
-        return certgen.make_leaf(fqdn, kw.pop("sans", sans), kw.pop("issuer", inter), key=kw.pop("key", key), **kw)
+        issuer = kw.pop("issuer", inter)
+        return certgen.make_leaf(fqdn, kw.pop("sans", sans), issuer, key=kw.pop("key", key),
+                                 ocsp_url=url if issuer is inter else None, **kw)
 
     def chain_of(issued):
         return issued.cert_pem + inter.cert_pem + root.cert_pem
@@ -188,12 +176,8 @@ def make_practice_files(fqdn: str, register_ocsp: RegisterOCSP | None = None) ->
     issued = {"good": good, "expired": expired, "future": future, "soon": soon, "no_wildcard": no_wildcard,
               "weak": weak, "ecdsa": ecdsa, "revoked": revoked}
     revoked_at = {str(revoked.cert.serial_number): now.replace(microsecond=0).isoformat()}
-    url = DEFAULT_OCSP_URL
     if register_ocsp is not None:
-        url = register_ocsp(inter.cert_pem, inter.key_pem, revoked_at,
-                            [str(i.cert.serial_number) for i in issued.values()])
-    issued = {name: _with_ocsp(i, inter, url) for name, i in issued.items()}
-    good, expired, future, soon, no_wildcard, weak, ecdsa, revoked = issued.values()
+        register_ocsp(inter.cert_pem, inter.key_pem, revoked_at, [str(i.cert.serial_number) for i in issued.values()])
 
     good_chain = chain_of(good)
     lines = good_chain.splitlines(keepends=True)

@@ -215,19 +215,10 @@ def tls_versions(obs: Observer, spec: dict) -> tuple[bool, str]:
     seen, wrong = [], []
     for version, wanted in [(v, "refused") for v in spec.get("refused", ())] + \
                            [(v, "accepted") for v in spec.get("accepted", ())]:
-        ctx = verify._can_offer(verify._VERSIONS[version])
-        if ctx is None:
-            said = "not testable here"
-        else:
-            try:
-                verify.handshake(ep.host, ep.port, ctx, ep.server_name)
-                said = "accepted"
-            except verify.Unreachable as err:
-                return False, f"{_where(ep)}: no connection ({err})"
-            except ssl.SSLError as err:
-                said = "not testable here" if verify._local_failure(err) else "refused"
-            except OSError:
-                said = "refused"
+        try:
+            said = verify.offer(ep, version=version)
+        except verify.Unreachable as err:
+            return False, f"{_where(ep)}: no connection ({err})"
         seen.append(f"TLS {version} {said}")
         if said != wanted:
             wrong.append(version)

@@ -119,9 +119,8 @@ def apply(lab: catalog.Lab, backend) -> dict:
                     start = now - dt.timedelta(days=days - int(step["expires_in_days"]), minutes=5)
                 names = [catalog.fill(n, named) for n in step["names"]]
                 issued = making.make_leaf(names[0], names, ca["intermediate"], days=days, not_before=start,
-                                          org=ORGANIZATION)
+                                          org=ORGANIZATION, ocsp_url=ca["url"])
                 if ca["url"]:
-                    issued = practice._with_ocsp(issued, ca["intermediate"], ca["url"])
                     serial = str(issued.cert.serial_number)
                     ca["issued"].append(serial)
                     if step.get("revoked"):

@@ -1,7 +1,8 @@
 """The HTTP(S) server under each of the sandbox's web endpoints (REST API, plain-HTTP REST,
-Cluster Manager UI, metrics exporter): one thread per connection, the TLS context current at
-the moment each connection is accepted, counting, a graceful stop, and one log line per request
-(endpoint, peer, TLS version, method, path, status; never bodies, keys or credentials).
+Cluster Manager UI, metrics exporter, OCSP responder): one thread per connection, the TLS
+context current at the moment each connection is accepted, counting, a graceful stop, and one
+log line per request (endpoint, peer, TLS version, method, path, status; never bodies, keys or
+credentials).
 
 Slow clients hold up nobody (slowloris): the TLS handshake has one deadline for all of it
 (:data:`HANDSHAKE_TIMEOUT`), and so has every request, its headers and body together
@@ -33,6 +34,8 @@ HANDSHAKE_TIMEOUT = 10.0  # seconds a client has to finish the TLS handshake, al
 REQUEST_TIMEOUT = 10.0  # seconds a request's headers and body may take, all of them
 IDLE_TIMEOUT = 120.0  # seconds a keep-alive connection may wait for its next request's first byte
 WRITE_TIMEOUT = 30.0  # seconds one write of an answer may take
+LINGER_TIMEOUT = 2.0  # seconds a refused upload may go on being read (and dropped) before the close
+LINGER_BYTES = 64 << 20  # bytes of it read at most (reading raw bytes is cheap: the time bounds it)
 _ACCEPT_PAUSE = 0.25  # seconds to wait for a free descriptor when accept runs out of them
 
 
@@ -50,6 +53,7 @@ class _Deadlines:
     _request_timeout: float = REQUEST_TIMEOUT
     _write_timeout: float | None = WRITE_TIMEOUT
     _timed_out = False
+    _unread_input = False  # an answer was sent before the request's body was read (413, 411...)
 
     def _before_read(self) -> None:
         deadline = self._deadline
@@ -99,6 +103,13 @@ class _Deadlines:
         self._deadline = None
 
 
+def leave_input_unread(connection) -> None:
+    """The answer on ``connection`` goes before its request's body was read: that input is read and
+    dropped when the connection closes (:meth:`EndpointServer.shutdown_request`)."""
+    if isinstance(connection, _Deadlines):
+        connection._unread_input = True
+
+
 class _DeadlineSocket(_Deadlines, socket.socket):
     """A plain accepted connection with request deadlines."""
 
@@ -134,14 +145,15 @@ def peer(address) -> str:
 
 class EndpointServer(ThreadingHTTPServer):
     """One endpoint: HTTPS with the context ``tls.current()`` gives (or plain HTTP when ``tls`` is
-    None), served by ``handler``. ``state_path`` is the sandbox the handlers answer from, ``live``
-    the state as all endpoints of one ``--serve`` see it."""
+    None), served by ``handler``. ``state_path`` is the sandbox the handlers answer from (None: they
+    answer from elsewhere, as the OCSP responder), ``live`` the state as all endpoints of one
+    ``--serve`` see it."""
 
     daemon_threads = True
     allow_reuse_address = True
     request_queue_size = 1024
 
-    def __init__(self, address: tuple, handler, *, name: str, state_path: str, live=None, tls=None,
+    def __init__(self, address: tuple, handler, *, name: str, state_path: str | None = None, live=None, tls=None,
                  debug: bool = False, log=None, request_log: bool = True,
                  handshake_timeout: float = HANDSHAKE_TIMEOUT, request_timeout: float = REQUEST_TIMEOUT,
                  max_connections: int | None = None):
@@ -162,11 +174,9 @@ class EndpointServer(ThreadingHTTPServer):
         self._counts = threading.Lock()
         self._inflight = 0
         self._idle = threading.Condition()
-        self._open = 0  # connections being served now (each has a thread)
         self._slots = threading.Condition()
         self._saturated = False
-        self._local = threading.local()  # the connection the current thread serves
-        self._connections: set = set()  # open now: closed by server_close
+        self._connections: set = set()  # being served now (each has a thread): closed by server_close
         infos = socket.getaddrinfo(address[0] or None, address[1], type=socket.SOCK_STREAM,
                                    flags=socket.AI_PASSIVE)
         self.address_family = infos[0][0]
@@ -211,7 +221,7 @@ class EndpointServer(ThreadingHTTPServer):
             raise
         with self._counts:
             self.connections_accepted += 1
-        if self._open >= self.max_connections:  # only this thread adds connections: no race upwards
+        if len(self._connections) >= self.max_connections:  # only this thread adds them: no race upwards
             self._refuse(sock, addr)
             raise ConnectionRefusedError(errno.ECONNREFUSED, "too many connections")  # BaseServer: next one
         if self._saturated:
@@ -255,7 +265,6 @@ class EndpointServer(ThreadingHTTPServer):
     def process_request(self, request, client_address):
         """Count the connection, then serve it in its own thread (as ThreadingMixIn does)."""
         with self._slots:
-            self._open += 1
             self._connections.add(request)
         try:
             thread = threading.Thread(target=self.process_request_thread, args=(request, client_address),
@@ -267,7 +276,6 @@ class EndpointServer(ThreadingHTTPServer):
 
     def _closed_one(self, request) -> None:
         with self._slots:
-            self._open -= 1
             self._connections.discard(request)
             self._slots.notify_all()
 
@@ -284,7 +292,7 @@ class EndpointServer(ThreadingHTTPServer):
 
     @property
     def connections_open(self) -> int:
-        return self._open
+        return len(self._connections)
 
     def _handshake(self, request: ssl.SSLSocket) -> None:
         """The whole TLS handshake within ``handshake_timeout`` seconds, however slowly the peer
@@ -307,7 +315,6 @@ class EndpointServer(ThreadingHTTPServer):
     def process_request_thread(self, request, client_address):
         """In the connection's own thread: the TLS handshake (one deadline), then HTTP (one
         deadline per request)."""
-        self._local.connection = request
         try:
             if isinstance(request, ssl.SSLSocket):
                 try:
@@ -327,11 +334,31 @@ class EndpointServer(ThreadingHTTPServer):
         except Exception as err:  # a reset or timeout mid-request
             self.log(f"{peer(client_address)}: connection ended: {short_reason(err)}")
         finally:
-            self._local.connection = None
             try:
                 self.shutdown_request(request)
             finally:
                 self._closed_one(request)
+
+    def shutdown_request(self, request):
+        """Close; after an answer sent before the body was read (a 413 to a client uploading
+        without ``Expect: 100-continue``), stop sending first and drop what the client still sends,
+        bounded in time and bytes: closing with unread input makes the kernel answer a reset,
+        and the client may lose the answer it was sent."""
+        if getattr(request, "_unread_input", False):
+            try:
+                socket.socket.shutdown(request, socket.SHUT_WR)  # the descriptor: the answer is complete
+                deadline, left = time.monotonic() + LINGER_TIMEOUT, LINGER_BYTES
+                while left > 0:
+                    wait = deadline - time.monotonic()
+                    if wait <= 0 or not select.select([request], [], [], wait)[0]:
+                        break
+                    data = socket.socket.recv(request, min(left, 65536))  # raw bytes, dropped unread
+                    if not data:
+                        break
+                    left -= len(data)
+            except OSError:
+                pass
+        super().shutdown_request(request)
 
     def handle_error(self, request, client_address):  # no tracebacks on the terminal
         self.log(f"{peer(client_address)}: {short_reason(sys.exc_info()[1])}")
@@ -344,8 +371,8 @@ class EndpointServer(ThreadingHTTPServer):
             self._inflight += 1
         return self.connections_accepted
 
-    def request_finished(self) -> None:
-        connection = getattr(self._local, "connection", None)
+    def request_finished(self, connection) -> None:
+        """The handler answered a request on ``connection`` (its ``self.connection``)."""
         if isinstance(connection, _Deadlines):  # answered: the next request gets a deadline of its own
             connection.request_done()
         with self._idle:

@@ -12,8 +12,9 @@ the CA issued, REVOKED (with its time) for one it revoked, UNKNOWN for any other
 ``unauthorized`` for an issuer it does not serve. Issuers are re-read through a callable on every
 request (parsed keys are cached), so a registration is in force for the next query.
 
-Standard library ``http.server`` plus cryptography's ``OCSPResponseBuilder``; POST, and GET with
-the base64 request in the path (RFC 6960 A.1). The CA keys are never logged.
+Plain HTTP on :class:`.httpserver.EndpointServer`, as every endpoint of ``--serve`` (request
+deadlines, a connection cap), plus cryptography's ``OCSPResponseBuilder``; POST, and GET with the
+base64 request in the path (RFC 6960 A.1). The CA keys are never logged.
 """
 from __future__ import annotations
 
@@ -25,13 +26,15 @@ import os
 import socket
 import threading
 import urllib.parse
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Callable
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519
 from cryptography.x509 import ocsp
+
+from .httpserver import EndpointServer
 
 MAX_REQUEST = 64 * 1024  # bytes; an OCSP request for one certificate is about 100
 #: next_update - this_update of every answer [guess: an hour, RS's default query_frequency].
@@ -112,17 +115,19 @@ def _add_single(builder, issuer: _Issuer, request, status, now, revoked_at):
 
 
 class OCSPResponder:
-    """An OCSP responder on ``host:port`` (port 0: a free one) for the issuers ``load_issuers()`` gives."""
+    """An OCSP responder on ``host:port`` (port 0: a free one) for the issuers ``load_issuers()``
+    gives. ``limits``: :class:`.httpserver.EndpointServer`'s (``request_timeout``, ``max_connections``)."""
 
     def __init__(self, load_issuers: Callable[[], list[dict]], host: str = HOST, port: int = 0, *,
-                 log: Callable[[str], None] | None = None):
+                 log: Callable[[str], None] | None = None, **limits):
         self.load_issuers = load_issuers
         self.host = host
         self._port = port
         self._log = log
+        self._limits = limits
         self._parsed: dict[tuple[str, str], _Issuer] = {}
         self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
+        self._server: EndpointServer | None = None
         self._thread: threading.Thread | None = None
 
     @property
@@ -135,8 +140,9 @@ class OCSPResponder:
 
     def start(self) -> None:
         """Bind (OSError when the port is taken) and serve in a background thread."""
-        server = _Server((self.host, self._port), _Handler)
-        server.responder = self
+        server = EndpointServer((self.host, self._port), _Handler, name="ocsp_responder", log=self._log,
+                                request_log=self._log is not None, **self._limits)
+        server.responder = self  # what the handlers answer from
         self._server = server
         self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.25},
                                         name="rladmin-serve-ocsp_responder", daemon=True)
@@ -211,15 +217,10 @@ class OCSPResponder:
             self._log(line)
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    responder: OCSPResponder
-
-
 class _Handler(BaseHTTPRequestHandler):
     server_version = "rladmin-py-ocsp"
     sys_version = ""
-    timeout = 10  # seconds a client has to send its request
+    timeout = 10  # seconds a connection may wait for its request's first byte (the request: REQUEST_TIMEOUT)
 
     def do_POST(self) -> None:
         length = self.headers.get("Content-Length", "")

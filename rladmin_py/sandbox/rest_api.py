@@ -39,7 +39,7 @@ from urllib.parse import parse_qs, urlsplit
 from .. import __version__
 from ..backends import BackendError, CertificateUpdate
 from .cluster import SandboxCluster, validate_cluster_changes
-from .httpserver import HANDSHAKE_TIMEOUT, EndpointServer, peer
+from .httpserver import HANDSHAKE_TIMEOUT, EndpointServer, leave_input_unread, peer
 from .tls import EndpointTLS, LiveState
 
 MAX_BODY = 1 << 20  # request bodies over 1 MiB are refused
@@ -151,6 +151,7 @@ class RestHandler(BaseHTTPRequestHandler):
         """``Expect: 100-continue`` (curl, for large bodies): refuse oversized bodies before they come."""
         length = _content_length(self.headers.get("Content-Length"))
         if length is not None and length > MAX_BODY:
+            leave_input_unread(self.connection)  # the client may send it anyway
             self._answer_error(_Refusal(413, "request_too_large", f"the request body is larger than {MAX_BODY} bytes",
                                         close=True))
             return False
@@ -208,6 +209,13 @@ class RestHandler(BaseHTTPRequestHandler):
                    headers=refusal.headers, close=refusal.close)
 
     def _read_body(self) -> bytes:
+        try:
+            return self._read_declared_body()
+        except _Refusal:  # answered before the body was read
+            leave_input_unread(self.connection)
+            raise
+
+    def _read_declared_body(self) -> bytes:
         if self.headers.get("Transfer-Encoding"):
             raise _Refusal(411, "length_required", "chunked request bodies are not supported; send Content-Length",
                            close=True)
@@ -294,7 +302,7 @@ class RestHandler(BaseHTTPRequestHandler):
         finally:
             if self._sandbox is not None:
                 self._sandbox.close()
-            self.server.request_finished()
+            self.server.request_finished(self.connection)
             self.server.log_request_line(self.connection, self.client_address, method, path, self._status,
                                          (time.monotonic() - started) * 1000)
 

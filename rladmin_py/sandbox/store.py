@@ -33,7 +33,6 @@ import fcntl
 import json
 import os
 import re
-import stat
 import threading
 import time
 from dataclasses import dataclass
@@ -51,7 +50,6 @@ TRUST_TEMP_PREFIX = ".ca-"
 #: The temp files this store writes beside the state (``.sandbox-<pid>-<hex>.tmp``, ``.ca-...``; older
 #: versions: ``tempfile.mkstemp``'s ``.sandbox-<8 chars>.tmp``), and nothing else.
 TEMP_FILE = re.compile(r"\.(?:sandbox|ca)-(?:(?P<pid>[0-9]{1,10})-[0-9a-f]{12}|[a-z0-9_]{8})\.tmp")
-_OPEN_FLAGS = getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOCTTY", 0)
 _cleaned: set[str] = set()  # directories already swept by this process
 #: A file changed less than this long before it was read may change again within the same
 #: timestamp tick (mtime/ctime granularity: a jiffy on Linux, 2 s on FAT): re-checked by content.
@@ -130,22 +128,15 @@ class StateStore:
             lock = self.lock_path
             try:
                 safefiles.make_private_dirs(os.path.dirname(self.path))
-                fd = os.open(lock, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | os.O_NONBLOCK
-                             | _OPEN_FLAGS, 0o600)
+                fd, _ = safefiles.open_regular(lock, os.O_RDWR | os.O_CREAT | safefiles.NOFOLLOW, private=True)
+            except safefiles.Unusable as err:
+                why = err.why if isinstance(err, safefiles.Foreign) else "it is not a regular file"
+                raise ConfigurationProblem(f"the sandbox lock file {lock} is refused: {why}; remove it") from None
             except OSError as err:
                 if err.errno == errno.ELOOP:
                     raise ConfigurationProblem(f"the sandbox lock file {lock} is a symbolic link: refused; "
                                                "remove it") from None
                 raise ConfigurationProblem(f"cannot use the sandbox at {self.path}: {err.strerror}") from None
-            try:
-                st = os.fstat(fd)
-                why = "it is not a regular file" if not stat.S_ISREG(st.st_mode) else safefiles.foreign_file(st)
-                if why:
-                    raise ConfigurationProblem(f"the sandbox lock file {lock} is refused: {why}; remove it")
-                os.set_blocking(fd, True)
-            except BaseException:
-                os.close(fd)
-                raise
             self._lock_fd = fd
             self._sweep()
         return self._lock_fd
@@ -205,38 +196,26 @@ class StateStore:
         return ConfigurationProblem(f"the sandbox state file {self.path} is unreadable ({why}); "
                                     "run 'sandbox reset' or remove the file")
 
-    def _usable(self, st: os.stat_result) -> None:
-        """Refuse what is not a regular file of this user that nobody else may write to."""
-        if not stat.S_ISREG(st.st_mode):
-            raise ConfigurationProblem(f"the sandbox state file {self.path} is not a regular file; remove it")
-        why = safefiles.foreign_file(st)
-        if why:  # its keys and password would be someone else's
-            raise ConfigurationProblem(f"the sandbox state file {self.path} is refused: {why}; remove it, or "
-                                       "run 'sandbox reset' (it keeps the file aside)")
+    def _refused(self, err: OSError) -> ConfigurationProblem:
+        """What :func:`.safefiles.check_regular` refused, said of the state file."""
+        if isinstance(err, safefiles.Foreign):  # its keys and password would be someone else's
+            return ConfigurationProblem(f"the sandbox state file {self.path} is refused: {err.why}; remove it, or "
+                                        "run 'sandbox reset' (it keeps the file aside)")
+        return ConfigurationProblem(f"the sandbox state file {self.path} is not a regular file; remove it")
 
     def _read_raw(self) -> tuple[os.stat_result, bytes] | None:
         """The file's bytes and the stat of what was read (None: no file)."""
         try:
-            fd = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK | _OPEN_FLAGS)
+            st, raw = safefiles.read_checked(self.path, MAX_STATE_SIZE, private=True)
         except FileNotFoundError:
             return None
+        except safefiles.Unusable as err:
+            raise self._refused(err) from None
         except OSError as err:
             raise self._unreadable(err.strerror or err) from None
-        try:
-            st = os.fstat(fd)
-            self._usable(st)
-            if st.st_size > MAX_STATE_SIZE:
-                raise ValueError(f"larger than {MAX_STATE_SIZE >> 20} MiB")
-            os.set_blocking(fd, True)
-            with os.fdopen(os.dup(fd), "rb") as fh:
-                raw = fh.read(MAX_STATE_SIZE + 1)
-            if len(raw) > MAX_STATE_SIZE:
-                raise ValueError(f"larger than {MAX_STATE_SIZE >> 20} MiB")
-            return st, raw
-        except (OSError, ValueError) as err:
-            raise self._unreadable(getattr(err, "strerror", None) or err) from None
-        finally:
-            os.close(fd)
+        if len(raw) > MAX_STATE_SIZE:
+            raise self._unreadable(f"larger than {MAX_STATE_SIZE >> 20} MiB")
+        return st, raw
 
     @staticmethod
     def _parse(raw: bytes) -> object:
@@ -282,7 +261,10 @@ class StateStore:
                 except OSError:
                     st = None  # gone or unreadable: the full read below says which
                 if st is not None and _stamp(st) == entry.stamp:
-                    self._usable(st)
+                    try:
+                        safefiles.check_regular(st, private=True)
+                    except safefiles.Unusable as err:
+                        raise self._refused(err) from None
                     return self._value(entry)
             started = time.time_ns()  # before the read: a change after it has a later ctime
             got = self._read_raw()

@@ -20,13 +20,7 @@ import tempfile
 import threading
 
 from ..ciphers import PLANES
-
-_TLS_VERSIONS = {
-    "1": ssl.TLSVersion.TLSv1, "1.0": ssl.TLSVersion.TLSv1, "1.1": ssl.TLSVersion.TLSv1_1,
-    "1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3,
-}
-
-
+from ..verify import TLS_VERSIONS
 
 
 class TLSSetupProblem(Exception):
@@ -38,7 +32,7 @@ def build_context(cert_pem: str, key_pem: str, min_version: str | None, ciphers:
                   ) -> ssl.SSLContext:
     """A server context for a certificate (chain) and key, with its plane's TLS minimum and ciphers."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.minimum_version = _TLS_VERSIONS.get(str(min_version or "1.2"), ssl.TLSVersion.TLSv1_2)
+    ctx.minimum_version = TLS_VERSIONS.get(str(min_version or "1.2"), ssl.TLSVersion.TLSv1_2)
     if alpn:
         ctx.set_alpn_protocols(list(alpn))
     if ciphers:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import errno
 import os
 import re
-import stat
 
 from .. import paths, safefiles
 
@@ -30,19 +29,16 @@ def prepare_history_file(path: str) -> str:
     if why:
         raise OSError(errno.EPERM, f"its directory is refused: {why}")
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0)
-                     | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOCTTY", 0), 0o600)
+        fd, _ = safefiles.open_regular(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | safefiles.NOFOLLOW, private=True)
+    except safefiles.NotRegular:
+        raise OSError(errno.EINVAL, "is not a regular file: refused") from None
+    except safefiles.Foreign as err:
+        raise OSError(errno.EPERM, f"is refused: {err.why}") from None
     except OSError as err:
         if err.errno == errno.ELOOP:
             raise OSError(errno.ELOOP, "is a symbolic link: refused (history goes only to a regular file)") from None
         raise
     try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise OSError(errno.EINVAL, "is not a regular file: refused")
-        why = safefiles.foreign_file(st)
-        if why:
-            raise OSError(errno.EPERM, f"is refused: {why}")
         os.fchmod(fd, 0o600)
     finally:
         os.close(fd)
