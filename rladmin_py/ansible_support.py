@@ -72,6 +72,22 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def preload() -> None:
+    """Import what every task needs (the REST backend and its HTTP client, the certificate checks,
+    the commands, the probes): the collection's action plugins call this in Ansible's controller
+    process, once, so that the worker processes it forks for each host have it imported already.
+    Nothing is read or connected here; OpenSSL initialises itself once (with the first TLS
+    context a process makes: 2 ms that each worker would spend again)."""
+    import ssl
+
+    from . import commands, verify  # noqa: F401
+    from .backends import connection, rest  # noqa: F401
+    from .certificates import checks  # noqa: F401
+
+    rest.preload()
+    ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+
+
 # -- a session: the backend and a Context, as the shell builds them ---------------------------------------
 class Session:
     """One task's connection: the REST backend, a command Context on it, and what it said."""
@@ -177,20 +193,22 @@ def _wait_seconds(params: dict) -> float:
     return float(seconds) if seconds else commands.VERIFY_SECONDS
 
 
-def _endpoints(s: Session) -> list:
+def _endpoints(s: Session, cluster: dict | None = None) -> list:
+    """The cluster's endpoints; ``cluster``: the cluster object already read (a certificate change
+    leaves its name and ports as they were), else it is read."""
     from . import verify
 
     backend = s.backend
-    return verify.endpoints(backend, backend.get_cluster(), backend.get_bdbs())
+    return verify.endpoints(backend, cluster if cluster is not None else backend.get_cluster(), backend.get_bdbs())
 
 
-def verify_certificate(s: Session, name: str, certificate_pem: str, seconds: float) -> dict:
+def verify_certificate(s: Session, name: str, certificate_pem: str, seconds: float, cluster: dict | None = None) -> dict:
     """Whether every endpoint serving ``name`` serves the new certificate to a new connection."""
     from . import verify
 
     expected = verify.expected_fingerprint(certificate_pem)
     out = {"verified": [], "not_reachable": [], "failures": []}
-    for e in _endpoints(s):
+    for e in _endpoints(s, cluster):
         if e.certificate != name or e.plane is None:
             continue
         verdict = verify.wait_served(e, expected, seconds)
@@ -292,8 +310,8 @@ def _certificate(name: str, params: dict, *, check_mode: bool, diff: bool) -> di
                                                                           bundle.key_pem)])
         result["msg"] = f"replaced the {name} certificate on every node"
         if params.get("verify", True):
-            _after_change(s, verify_certificate(s, name, bundle.certificate_pem, _wait_seconds(params)), result,
-                          f"the new {name} certificate")
+            _after_change(s, verify_certificate(s, name, bundle.certificate_pem, _wait_seconds(params), cluster),
+                          result, f"the new {name} certificate")
         result.update(s.said())
         return result
 

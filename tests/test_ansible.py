@@ -230,6 +230,7 @@ def test_rotation_changes_every_cluster_then_a_second_run_changes_nothing(fleet,
     new = fleet_fingerprint(certs["a"])
     assert all(fleet.fingerprint(h) == new for h in HOSTS)
     assert out.count("serves the new proxy certificate") >= 3  # verified on the wire
+    assert "AnsiballZ_" not in out  # each cluster's task ran in the worker Ansible forked for it: no module sent
     assert "PLAY [Rotate the proxy certificate]" in out and out.count("TASK [Install the new proxy certificate]") == 2
     # -vvv, the ansible log and the servers' logs: no key material, no password
     needles = key_needles(certs["a"].issued.key_pem, *fleet.held_keys()) + [s.password for s in fleet.servers.values()]
@@ -345,6 +346,61 @@ def test_an_authentication_failure_says_so_and_nothing_else(fleet):
     assert set(result) <= {"changed", "failed", "msg"}, result
     assert result["msg"] == f"authentication failed for {s.user} at {s.url} (wrong user name or password?)"
     assert "Not-The-Password-7" not in out
+
+
+BOTH_WAYS = """\
+- hosts: sb1
+  gather_facts: false
+  module_defaults:
+    group/redis.rs_tls.cluster:
+      url: "{{ rs_url }}"
+      user: "{{ rs_user }}"
+      password: "{{ rs_password }}"
+      ca_cert: "{{ rs_ca_cert }}"
+  tasks:
+    - name: certificate_info in the worker
+      redis.rs_tls.certificate_info: {}
+      register: in_worker
+    - name: certificate_info as a module
+      redis.rs_tls.certificate_info: {}
+      environment: {RLADMIN_PY_EXAMPLE: "a task environment: the module runs with it"}
+      register: as_module
+    - name: an unknown option in the worker
+      redis.rs_tls.tls_verify: {bogus: 1}
+      register: bad_in_worker
+      ignore_errors: true
+    - name: an unknown option as a module
+      redis.rs_tls.tls_verify: {bogus: 1}
+      environment: {RLADMIN_PY_EXAMPLE: "a task environment: the module runs with it"}
+      register: bad_as_module
+      ignore_errors: true
+    - name: the results
+      ansible.builtin.copy:
+        content: "{{ {'in_worker': in_worker, 'as_module': as_module, 'bad_in_worker': bad_in_worker,
+                      'bad_as_module': bad_as_module} | to_json }}"
+        dest: "{{ results_file }}"
+        mode: "0600"
+"""
+
+
+def test_a_task_gives_the_same_result_in_ansibles_worker_and_as_a_module(fleet, tmp_path):
+    """connection: local and the controller's own interpreter: the task runs in the worker Ansible
+    forked for the host (no interpreter started, no module sent); what would make the module run
+    otherwise (here a task environment) runs the module. The same results either way, failures too."""
+    playbook, results = tmp_path / "both-ways.yml", tmp_path / "results.json"
+    playbook.write_text(BOTH_WAYS)
+    code, out, recap = fleet.playbook(str(playbook), "-vvv", "-e", f"results_file={results}")
+    assert code == 0 and recap["sb1"][3] == 0, out[-3000:]
+    tasks = dict(re.findall(r"^TASK \[([^\]]+)\] \**$(.*?)(?=^TASK \[|^PLAY RECAP)", out, re.M | re.S))
+    assert "AnsiballZ_" not in tasks["certificate_info in the worker"] + tasks["an unknown option in the worker"]
+    assert "AnsiballZ_certificate_info.py" in tasks["certificate_info as a module"]
+    assert "AnsiballZ_tls_verify.py" in tasks["an unknown option as a module"]
+    got = json.loads(results.read_text())
+    assert got["in_worker"] == got["as_module"]
+    assert got["in_worker"]["ansible_facts"]["rs_tls_certificates"]["proxy"]["sha256"] == fleet.fingerprint("sb1")
+    assert got["bad_in_worker"] == got["bad_as_module"]
+    assert got["bad_in_worker"]["failed"] is True
+    assert got["bad_in_worker"]["msg"].startswith("Unsupported parameters for (redis.rs_tls.tls_verify) module: bogus.")
 
 
 def test_no_output_of_any_run_holds_a_password(fleet):

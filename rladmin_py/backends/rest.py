@@ -177,6 +177,13 @@ def _environment_proxy(url: str) -> str | None:
     return proxy
 
 
+def preload() -> None:
+    """Import the HTTP client now: for a process that forks workers which will each use it
+    (the Ansible collection's controller); nothing is built or connected."""
+    import httpcore  # noqa: F401
+    import httpx  # noqa: F401
+
+
 class RestBackend:
     """The Backend protocol over the RS REST API."""
 

@@ -42,6 +42,11 @@ options:
 notes:
   - "Runs on the controller (C(connection: local) or C(delegate_to: localhost)) with an interpreter that has
     rladmin-py installed, for example C(ansible_python_interpreter: '{{ ansible_playbook_python }}')."
+  - "With C(connection: local) and the interpreter Ansible itself runs in (C(ansible_python_interpreter:
+    '{{ ansible_playbook_python }}')), the task runs in the worker process Ansible forks for the host (the
+    module's action plugin): no interpreter is started and no module is sent per cluster, with the same
+    argument checks and results. With C(become), C(async), a task C(environment) or another interpreter,
+    it runs as a module."
   - A 409 answer (not every node took the change) fails the task with a message saying the task is safe
     to retry; an authentication failure says so and nothing else.
 requirements:

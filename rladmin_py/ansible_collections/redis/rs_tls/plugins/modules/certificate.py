@@ -156,19 +156,11 @@ error_code:
   type: str
 '''
 
-from ansible_collections.redis.rs_tls.plugins.module_utils.rs_tls import VERIFY_ARGS, run_module
+from ansible_collections.redis.rs_tls.plugins.module_utils.rs_tls import run_module
 
 
 def main():
-    run_module("certificate", dict(
-        name=dict(type="str", required=True, choices=["api", "cm", "proxy", "syncer", "metrics_exporter",
-                                                      "ldap_client", "mtls_trusted_ca", "sso_issuer", "sso_service"]),
-        certificate_file=dict(type="path", required=True),
-        key_file=dict(type="path", no_log=False),
-        force=dict(type="bool", default=False),
-        strict=dict(type="bool", default=False),
-        **VERIFY_ARGS
-    ))
+    run_module("certificate")  # the argument spec is module_utils' TASK_ARGS["certificate"] (the action plugin's too)
 
 
 if __name__ == "__main__":

@@ -87,8 +87,7 @@ from ansible_collections.redis.rs_tls.plugins.module_utils.rs_tls import run_mod
 
 
 def main():
-    run_module("certificate_info", dict(name=dict(type="str"),
-                                        expiring_within_days=dict(type="int", default=30)))
+    run_module("certificate_info")  # the argument spec is module_utils' TASK_ARGS["certificate_info"] (the action plugin's too)
 
 
 if __name__ == "__main__":

@@ -99,11 +99,11 @@ retry_safe:
   type: bool
 '''
 
-from ansible_collections.redis.rs_tls.plugins.module_utils.rs_tls import VERIFY_ARGS, run_module
+from ansible_collections.redis.rs_tls.plugins.module_utils.rs_tls import run_module
 
 
 def main():
-    run_module("tls_settings", dict(settings=dict(type="dict", required=True), **VERIFY_ARGS))
+    run_module("tls_settings")  # the argument spec is module_utils' TASK_ARGS["tls_settings"] (the action plugin's too)
 
 
 if __name__ == "__main__":

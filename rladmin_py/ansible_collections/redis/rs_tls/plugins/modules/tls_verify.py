@@ -83,8 +83,7 @@ from ansible_collections.redis.rs_tls.plugins.module_utils.rs_tls import run_mod
 
 
 def main():
-    run_module("tls_verify", dict(endpoint=dict(type="str", choices=["api", "cm", "http", "metrics_exporter",
-                                                                     "database"])))
+    run_module("tls_verify")  # the argument spec is module_utils' TASK_ARGS["tls_verify"] (the action plugin's too)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,10 @@
+# -*- coding: utf-8 -*-
+"""redis.rs_tls.tls_settings in Ansible's worker process when the module would run on this interpreter
+(see plugins/plugin_utils/in_worker.py); else the module, as Ansible runs it."""
+from __future__ import annotations
+
+from ansible_collections.redis.rs_tls.plugins.plugin_utils.in_worker import TaskAction
+
+
+class ActionModule(TaskAction):
+    TASK = "tls_settings"
