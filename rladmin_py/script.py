@@ -22,6 +22,9 @@ from .runner import Printer, execute, syntax_error
 
 #: Handlers that never touch a cluster (no backend is opened for a script made only of these).
 LOCAL_HANDLERS = frozenset({"help", "exit", "sandbox_make_certs"})
+#: Handlers that look at what the endpoints serve: the commands before them must be on disk first
+#: (their batch ends), and they run outside any batch.
+OBSERVERS = frozenset({"verify_tls", "lab_status", "lab_check"})
 BATCH_MAX_COMMANDS = 1000
 BATCH_MAX_SECONDS = 0.5
 
@@ -193,12 +196,15 @@ def run_script(ctx: commands.Context, name: str, lines: list[ScriptLine], printe
 
     try:
         while index < len(lines):
-            batch = getattr(ctx.backend, "batch", None) if needs_cluster else None
-            started = time.monotonic()
+            observer = lines[index].command.handler in OBSERVERS
+            batch = getattr(ctx.backend, "batch", None) if needs_cluster and not observer else None
+            started, first = time.monotonic(), index
             stop = False
             with (batch() if batch else contextlib.nullcontext()):
                 while index < len(lines):
                     sl = lines[index]
+                    if index > first and sl.command.handler in OBSERVERS:
+                        break  # the batch goes to disk first: it observes what is served
                     index += 1
                     if sl.command.handler == "exit":
                         stop = True

@@ -124,6 +124,23 @@ def test_ca_signed_as_a_script_and_through_a_running_serve(rladmin, sandbox_path
     assert "4 of 4 objectives met" in status.stdout
 
 
+def test_a_lab_check_inside_a_script_sees_the_commands_before_it(rladmin, tmp_path):
+    """In a script the sandbox writes its commands in batches; a command that looks at what is
+    served (lab check, lab status, verify tls) comes after the batch before it is on disk."""
+    assert rladmin("-y", "lab", "start", "harden-tls").returncode == 0
+    script = tmp_path / "harden.rla"
+    script.write_text("lab check\n"
+                      "cluster config min_control_TLS_version 1.3 min_data_TLS_version 1.3\n"
+                      "cluster config http_support disabled\n"
+                      "lab status\n"
+                      "lab check\n")
+    r = rladmin("-y", "--keep-going", "-f", str(script))
+    first, rest = r.stdout.split("Cluster configured successfully", 1)
+    assert "not done: 0 of 4 objectives met" in first  # before the changes
+    assert "4 of 4 objectives met" in rest and "done: every objective is met" in rest, r.stdout
+    assert r.returncode == 1  # the first check's exit status: not done yet
+
+
 def test_expiring_proxy_starts_with_3_days_on_the_wire(rladmin):
     assert rladmin("-y", "lab", "start", "expiring-proxy").returncode == 0
     rows = {o["id"]: o for o in _json(rladmin("--json", "lab", "status"))["objectives"]}
