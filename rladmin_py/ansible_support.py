@@ -202,49 +202,16 @@ def _endpoints(s: Session, cluster: dict | None = None) -> list:
     return verify.endpoints(backend, cluster if cluster is not None else backend.get_cluster(), backend.get_bdbs())
 
 
-def verify_certificate(s: Session, name: str, certificate_pem: str, seconds: float, cluster: dict | None = None) -> dict:
-    """Whether every endpoint serving ``name`` serves the new certificate to a new connection."""
+def verify_change(s: Session, seconds: float, *, certificates: dict | None = None, planes: set | None = None,
+                  cluster: dict | None = None) -> dict:
+    """Whether the endpoints follow the change (verify.followed, the shell's check after a change);
+    ``cluster``: the cluster object already read (a certificate change leaves its name and ports)."""
     from . import verify
 
-    expected = verify.expected_fingerprint(certificate_pem)
-    out = {"verified": [], "not_reachable": [], "failures": []}
-    for e in _endpoints(s, cluster):
-        if e.certificate != name or e.plane is None:
-            continue
-        verdict = verify.wait_served(e, expected, seconds)
-        where = f"{e.host}:{e.port}"
-        if verdict == "served":
-            out["verified"].append(f"{where} ({e.name}) serves the new {name} certificate")
-        elif verdict == "old":
-            out["failures"].append(f"{where} ({e.name}) still serves the old {name} certificate after {seconds:g} s")
-        else:
-            out["not_reachable"].append(f"{where} ({e.name}) is not reachable from here: not verified")
-    if not (out["verified"] or out["failures"] or out["not_reachable"]):
-        out["not_reachable"].append(f"no endpoint reachable from here serves the {name} certificate: not verified")
-    return out
-
-
-def verify_planes(s: Session, planes: set, seconds: float) -> dict:
-    """Whether the endpoints of the touched planes follow the new minimum version and ciphers."""
-    from . import verify
-
-    out = {"verified": [], "not_reachable": [], "failures": []}
-    if not planes:
-        return out
-    cluster = s.backend.get_cluster()
-    for e in _endpoints(s):
-        if e.plane not in planes:
-            continue
-        row = verify.wait_row(e, cluster, {}, seconds)
-        where = f"{e.host}:{e.port} ({e.name})"
-        if row.status == verify.UNREACHABLE:
-            out["not_reachable"].append(f"{where} is not reachable from here: not verified")
-        elif row.problems:
-            out["failures"].append(f"{where} {row.problems[0]} after {seconds:g} s")
-        else:
-            out["verified"].append(f"{where} minimum TLS {row.min_version['configured']}: below it "
-                                   f"{row.min_version['below']}; a cipher outside the list: {row.cipher_outside}")
-    return out
+    cluster = cluster if cluster is not None else s.backend.get_cluster()
+    outcome = verify.followed(_endpoints(s, cluster), certificates=certificates, planes=planes, cluster=cluster,
+                              seconds=seconds)
+    return {"verified": outcome.verified, "not_reachable": outcome.not_reachable, "failures": outcome.failures}
 
 
 def _after_change(s: Session, outcome: dict, result: dict, what: str) -> None:
@@ -310,7 +277,8 @@ def _certificate(name: str, params: dict, *, check_mode: bool, diff: bool) -> di
                                                                           bundle.key_pem)])
         result["msg"] = f"replaced the {name} certificate on every node"
         if params.get("verify", True):
-            _after_change(s, verify_certificate(s, name, bundle.certificate_pem, _wait_seconds(params), cluster),
+            _after_change(s, verify_change(s, _wait_seconds(params), certificates={name: bundle.certificate_pem},
+                                            cluster=cluster),
                           result, f"the new {name} certificate")
         result.update(s.said())
         return result
@@ -452,7 +420,7 @@ def tls_settings(params: dict, *, check_mode: bool = False, diff: bool = False) 
         fields = set(cs.rest_changes(changing))
         planes = {plane for plane, plane_fields in PLANES.items() if set(plane_fields) & fields}
         if params.get("verify", True) and planes:
-            _after_change(s, verify_planes(s, planes, _wait_seconds(params)), result,
+            _after_change(s, verify_change(s, _wait_seconds(params), planes=planes), result,
                           f"the change of {', '.join(changing)}")
         result.update(s.said())
         return result

@@ -343,38 +343,20 @@ def _verify_after(ctx: Context, *, certificates: dict | None = None, planes: set
     except BackendError as err:
         ctx.note(f"warning: not verified on the wire: {err.message}")
         return
-    say = (lambda line: None) if quiet else ctx.note
-    failures = []
-    for name, pem in (certificates or {}).items():
-        expected = verify.expected_fingerprint(pem)
-        for e in found:
-            if e.certificate == name and e.plane is not None:
-                verdict = verify.wait_served(e, expected, VERIFY_SECONDS)
-                if verdict == "served":
-                    say(f"verified: {e.host}:{e.port} serves the new {name} certificate")
-                elif verdict == "old":
-                    failures.append(f"{e.host}:{e.port} still serves the old {name} certificate after "
-                                    f"{VERIFY_SECONDS:.0f} s")
-                else:
-                    say(f"note: {e.host}:{e.port} ({e.name}) is not reachable from here: not verified")
-    if planes:
-        cluster = cluster if isinstance(cluster, dict) and cluster else ctx.backend.get_cluster()
-        for e in found:
-            if e.plane not in planes:
-                continue
-            row = verify.wait_row(e, cluster, {}, VERIFY_SECONDS)
-            if row.status == verify.UNREACHABLE:
-                say(f"note: {e.host}:{e.port} ({e.name}) is not reachable from here: not verified")
-            elif row.problems:
-                failures.append(f"{e.host}:{e.port} ({e.name}) {row.problems[0]} after {VERIFY_SECONDS:.0f} s")
-            else:
-                say(f"verified: {e.host}:{e.port} ({e.name}) minimum TLS {row.min_version['configured']}: "
-                    f"below it {row.min_version['below']}; a cipher outside the list: {row.cipher_outside}")
-    for failure in failures:
+    if planes and not (isinstance(cluster, dict) and cluster):
+        cluster = ctx.backend.get_cluster()
+    outcome = verify.followed(found, certificates=certificates, planes=planes, cluster=cluster,
+                              seconds=VERIFY_SECONDS)
+    if not quiet:
+        for line in outcome.verified:
+            ctx.note(f"verified: {line}")
+        for line in outcome.not_reachable:
+            ctx.note(f"note: {line}")
+    for failure in outcome.failures:
         ctx.note(f"warning: {failure}")
-    if failures and ctx.options.strict:
-        raise CommandFailed(f"the change was applied but is not served yet ({failures[0]}; refused: --strict)",
-                            error_code="not_verified")
+    if outcome.failures and ctx.options.strict:
+        raise CommandFailed(f"the change was applied but is not served yet ({outcome.failures[0]}; refused: "
+                            "--strict)", error_code="not_verified")
 
 
 def verify_deferred(ctx: Context) -> None:

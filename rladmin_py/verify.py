@@ -320,6 +320,51 @@ def wait_row(endpoint: Endpoint, cluster: dict, certificates: dict, seconds: flo
         time.sleep(0.1)
 
 
+@dataclass
+class Followed:
+    """After a change, what the endpoints it touches showed: one line each (no prefix; the shell
+    adds its own, the Ansible modules return them as data)."""
+
+    verified: list = field(default_factory=list)
+    not_reachable: list = field(default_factory=list)
+    failures: list = field(default_factory=list)
+
+
+def followed(found: list[Endpoint], *, certificates: dict | None = None, planes: set | None = None,
+             cluster: dict | None = None, seconds: float) -> Followed:
+    """Whether the endpoints follow a change, within ``seconds`` each (new connections): those
+    serving one of ``certificates`` (name -> new PEM) serve it; those of ``planes`` refuse what is
+    below the minimum version and the ciphers outside the lists (``cluster``: its settings).
+    The one check after a change, for the shell and the Ansible modules."""
+    out = Followed()
+    for name, pem in (certificates or {}).items():
+        expected, serving = expected_fingerprint(pem), [e for e in found if e.certificate == name and e.plane]
+        if found and not serving:  # (nothing found at all: an unserved sandbox, nothing to verify)
+            out.not_reachable.append(f"no endpoint reachable from here serves the {name} certificate: not verified")
+        for e in serving:
+            where = f"{e.host}:{e.port} ({e.name})"
+            verdict = wait_served(e, expected, seconds)
+            if verdict == "served":
+                out.verified.append(f"{where} serves the new {name} certificate")
+            elif verdict == "old":
+                out.failures.append(f"{where} still serves the old {name} certificate after {seconds:g} s")
+            else:
+                out.not_reachable.append(f"{where} is not reachable from here: not verified")
+    for e in found:
+        if not planes or e.plane not in planes:
+            continue
+        where = f"{e.host}:{e.port} ({e.name})"
+        row = wait_row(e, cluster or {}, {}, seconds)
+        if row.status == UNREACHABLE:
+            out.not_reachable.append(f"{where} is not reachable from here: not verified")
+        elif row.problems:
+            out.failures.append(f"{where} {row.problems[0]} after {seconds:g} s")
+        else:
+            out.verified.append(f"{where} minimum TLS {row.min_version['configured']}: below it "
+                                f"{row.min_version['below']}; a cipher outside the list: {row.cipher_outside}")
+    return out
+
+
 # -- which endpoints a cluster has -----------------------------------------------------------------
 METRICS_PORT = 8070
 

@@ -68,7 +68,7 @@ def test_rotation_is_verified_and_the_database_row_follows(served, certfactory):
             "certificate_file", str(new.cert), "key_file", str(new.key))
     port = served.endpoints["database"].rsplit(":", 1)[1]
     assert r.returncode == 0, r.stderr
-    assert f"verified: 127.0.0.1:{port} serves the new proxy certificate\n" in r.stderr
+    assert f"verified: 127.0.0.1:{port} (db:1) serves the new proxy certificate\n" in r.stderr
     # the trust file still holds the old self-signed proxy certificate: the chain no longer verifies with it...
     code, data = verify_json(served)
     db = next(row for row in data["rows"] if row["endpoint"] == "db:1")
@@ -93,7 +93,7 @@ def test_no_verify_and_dry_run_probe_nothing(served, certfactory):
     assert quiet.returncode == 0 and quiet.stderr == ""
     api_port = served.url.rsplit(":", 1)[1]
     again = run(*base, *cmd)
-    assert f"verified: 127.0.0.1:{api_port} serves the new api certificate" in again.stderr
+    assert f"verified: 127.0.0.1:{api_port} (api) serves the new api certificate" in again.stderr
 
 
 def test_a_lowered_then_raised_minimum_is_seen_on_the_wire(served):
