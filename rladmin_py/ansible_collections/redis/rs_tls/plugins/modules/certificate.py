@@ -59,18 +59,9 @@ options:
       - Refuse on the pre-flight warnings too (rladmin-py's C(--strict)).
     type: bool
     default: false
-  verify:
-    description:
-      - Check on the wire after a change. V(false) skips it.
-    type: bool
-    default: true
-  verify_timeout:
-    description:
-      - Seconds to wait for an endpoint to serve the new certificate (a cluster may take a moment to reload).
-    type: float
-    default: 10.0
 extends_documentation_fragment:
   - redis.rs_tls.connection
+  - redis.rs_tls.verify
 attributes:
   check_mode:
     support: full

@@ -33,18 +33,9 @@ options:
         C({audit_protocol: TCP, audit_address: HOST, audit_port: PORT})."
     type: dict
     required: true
-  verify:
-    description:
-      - Check on the wire after a change. V(false) skips it.
-    type: bool
-    default: true
-  verify_timeout:
-    description:
-      - Seconds to wait for the endpoints to follow the change.
-    type: float
-    default: 10.0
 extends_documentation_fragment:
   - redis.rs_tls.connection
+  - redis.rs_tls.verify
 attributes:
   check_mode:
     support: full
