@@ -47,10 +47,13 @@ class Printer:
         self.out.write(json.dumps(doc) + "\n")
         self.out.flush()
 
-    def error(self, message: str, prefix: str = "", *, code: str | None = None, column: int | None = None) -> None:
-        """One line on stderr; with --json also the command's one document on stdout:
-        ``{"ok": false, "line": N, "error": {"code", "message"}, "warnings": [...]}``."""
-        self.err.write(f"{escape(prefix)}error: {escape(message)}\n")
+    def error(self, message: str, prefix: str = "", *, code: str | None = None, column: int | None = None,
+              more: list | None = None) -> None:
+        """One line on stderr (and one for each of ``more``, the command's other errors); with --json
+        also the command's one document on stdout:
+        ``{"ok": false, "line": N, "error": {"code", "message"}, "errors": [...], "warnings": [...]}``."""
+        for line in [message] + (more or []):
+            self.err.write(f"{escape(prefix)}error: {escape(line)}\n")
         self.err.flush()
         if self.json:
             doc: dict = {"ok": False}
@@ -60,6 +63,8 @@ class Printer:
             if column is not None:
                 doc["column"] = column
             doc["error"] = {"code": code or "error", "message": message}
+            if more:
+                doc["errors"] = [message] + more
             self.document(doc)
 
     def note(self, message: str) -> None:

@@ -368,9 +368,8 @@ def check_script(name: str | None, lines: list[ScriptLine], printer: Printer, st
             warnings = warnings[1:]
         for warning in warnings:
             printer.note(f"{prefix}warning: {warning}")
-        for error in errors:
-            printer.error(error, prefix)
-        if errors:
+        if errors:  # one document per command, however many errors it has
+            printer.error(errors[0], prefix, more=errors[1:])
             bad.append(sl.number)
         elif printer.json:  # one document per command, a passing one too
             printer.document({"ok": True, **({"line": sl.number} if name is not None else {}), "checked": True})

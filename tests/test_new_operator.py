@@ -136,13 +136,19 @@ def test_check_json_gives_one_document_per_command_with_its_warnings(rladmin, ce
     script = tmp_path / "rotate.rla"
     script.write_text(f"cluster certificate set proxy certificate_file {soon.cert} key_file {soon.key}\n"
                       "cluster config min_data_TLS_version 1.3\n"
-                      "cluster certificate set api certificate_file /nonexistent.pem\n")
+                      "cluster certificate set api certificate_file /nonexistent.pem\n"
+                      "cluster certificate set internal dpine_certificate_file /none1.pem dpine_key_file /none2.pem "
+                      "cpine_certificate_file /none3.pem cpine_key_file /none4.pem\n")
     r = rladmin("--json", "--check", "-f", str(script))
     assert r.returncode == 1
     docs = [json.loads(line) for line in r.stdout.splitlines()]
-    assert [(d["ok"], d["line"]) for d in docs] == [(True, 1), (True, 2), (False, 3)]
+    assert [(d["ok"], d["line"]) for d in docs] == [(True, 1), (True, 2), (False, 3), (False, 4)]
     assert [w for w in docs[0]["warnings"] if "the certificate expires in" in w]
     assert "warnings" not in docs[1] and "warnings" not in docs[2]  # each line's own, none carried over
+    # a command with two errors: both on stderr, one document holding both
+    assert [e.split(":")[0] for e in docs[3]["errors"]] == ["/none1.pem", "/none3.pem"], docs[3]
+    assert docs[3]["error"]["message"] == docs[3]["errors"][0]
+    assert r.stderr.count(f"{script}:4: error: ") == 2
 
 
 def test_every_command_with_output_takes_its_own_json(rladmin, certfactory, tmp_path):
