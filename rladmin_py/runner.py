@@ -101,6 +101,8 @@ def _execute(ctx: commands.Context, command, printer: Printer, prefix: str) -> t
         return result.exit_code or EXIT_OK, result
     except Cancelled as err:  # an answer, not an error
         printer.note(f"{prefix}{err.message}")
+        if printer.json:  # the command's one document, all the same
+            printer.document({"ok": False, "cancelled": True, "message": err.message})
         printer.warnings = []
         return err.exit_code, None
     except BackendError as err:

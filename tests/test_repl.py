@@ -158,6 +158,9 @@ def test_confirmation_is_asked_and_no_cancels(shell, sandbox_path, certfactory):
     assert s.code == 0
     assert "cancelled: nothing was changed" in s.err and "error" not in s.err  # an answer, not an error
     assert state(sandbox_path)["certificates"]["proxy"]["cert"] == before
+    s = shell(line.replace("\r", " --json\r") + "n\r" + "exit\r")  # with --json: a document says so
+    assert '{"ok": false, "cancelled": true, "message": "cancelled: nothing was changed"}' in s.out
+    assert state(sandbox_path)["certificates"]["proxy"]["cert"] == before
     s = shell(line + "y\r" + "exit\r")
     assert f"Set proxy certificate to contents of file {c.cert}" in s.out, s.err
     assert state(sandbox_path)["certificates"]["proxy"]["cert"].startswith(c.issued.cert_pem)
