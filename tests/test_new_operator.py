@@ -179,3 +179,19 @@ def test_every_command_with_output_takes_its_own_json(rladmin, certfactory, tmp_
                                               "the cluster holds no ldap_client certificate [certificate_not_found]"}}
     again = rladmin("--json", "sandbox", "node", "2", "down")
     assert json.loads(again.stdout) == docs[2]
+
+
+@pytest.mark.parametrize("line,col,message", [
+    ("info clusterx", 6, "unexpected 'clusterx' (did you mean cluster?)"),
+    ("clusterx config min_data_TLS_version 1.3", 1, "unexpected 'clusterx' (did you mean cluster?)"),
+    ("cluster certificatex show", 9, "unexpected 'certificatex' (did you mean certificate?)"),
+    ("lab\tstartx", 5, "unexpected 'startx' (did you mean start?)"),
+])
+def test_a_keyword_with_letters_after_it_is_named_whole(rladmin, line, col, message):
+    """Not pyparsing's "keyword was immediately followed by keyword character": the word, where it starts."""
+    with pytest.raises(Exception) as info:
+        parser.parse(line)
+    assert (info.value.message, info.value.col) == (message, col)
+    if "\t" not in line:
+        r = rladmin(*line.split())
+        assert r.returncode == 2 and r.stderr.startswith(f"error: column {col}: {message}\n"), r.stderr

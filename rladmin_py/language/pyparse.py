@@ -8,6 +8,7 @@ our own instead of pyparsing's "Expected end of text". Imported only when a line
 from __future__ import annotations
 
 import difflib
+import re
 
 import pyparsing as pp
 
@@ -321,12 +322,25 @@ def _found(line: str, loc: int) -> str:
     return f"'{rest[0]}'" if rest else "end of line"
 
 
+#: pyparsing's message for a word that starts with a keyword and goes on ("clusterx").
+_GLUED = re.compile(r"Expected Keyword '([^']+)', keyword was immediately followed by keyword character")
+
+
 def parse_with(p: pp.ParserElement, line: str):
     """A Command, or the CommandSyntaxError for the line (returned, so that it can be cached)."""
     try:
         result = p.parse_string(line, parse_all=True)
     except pp.ParseBaseException as err:
         msg = err.msg
+        glued = _GLUED.match(msg)
+        if glued:  # "clusterx": the keyword's letters, then more (pyparsing's own words for it)
+            start = end = min(err.loc, len(line))
+            while start > 0 and not line[start - 1].isspace():
+                start -= 1
+            while end < len(line) and not line[end].isspace():
+                end += 1
+            word = line[start:end]
+            return CommandSyntaxError(f"unexpected '{word}' (did you mean {glued.group(1)}?)", line, start + 1)
         if msg.startswith(_DONE):
             message = msg[len(_DONE) :]
         else:
