@@ -43,9 +43,10 @@ def cluster_config(ctx: Context, args: dict) -> Result:
                 err.message = f"{err.message} (already applied: {', '.join(done)})"
             raise
         done.append(f"PUT {cluster_settings.ROUTE_PATHS[route]}")
-    _verify_after(ctx, planes=_planes_touched(changes), cluster=cluster)
+    seen = _verify_after(ctx, planes=_planes_touched(changes), cluster=cluster)
     return Result("cluster_config", {"changed": changes,
-                                     **{r: b for r, b in routes.items() if r != cluster_settings.CLUSTER}})
+                                     **{r: b for r, b in routes.items() if r != cluster_settings.CLUSTER},
+                                     **_verification(seen)})
 
 
 # -- cluster ocsp -------------------------------------------------------------------------------
@@ -229,8 +230,9 @@ def _replace(ctx: Context, bundles, files: list[dict]) -> Result:
         if not ctx.confirm(f"Replace the {what} on every node of {_cluster_named(ctx)}?"):
             raise Cancelled()
     nodes = ctx.backend.replace_certificates(updates)
-    _verify_after(ctx, certificates={u.name: u.certificate for u in updates})
-    return Result("certificate_set", {"files": files, "nodes": nodes, "certificates": summaries})
+    seen = _verify_after(ctx, certificates={u.name: u.certificate for u in updates})
+    return Result("certificate_set", {"files": files, "nodes": nodes, "certificates": summaries,
+                                      **_verification(seen)})
 
 
 def certificate_set(ctx: Context, args: dict) -> Result:
@@ -325,10 +327,20 @@ def _planes_touched(changes: dict) -> set:
     return {plane for plane, fields in verify.PLANES.items() if set(fields) & set(changes)}
 
 
+def _verification(seen) -> dict:
+    """What the check after a change saw, for the command's JSON document (nothing when it did
+    not run: --no-verify, a dry run, a script, which checks once at its end)."""
+    if seen is None:
+        return {}
+    return {"verification": {"verified": seen.verified, "not_reachable": seen.not_reachable,
+                             "failures": seen.failures}}
+
+
 def _verify_after(ctx: Context, *, certificates: dict | None = None, planes: set | None = None,
-                  cluster: dict | None = None, quiet: bool = False) -> None:
+                  cluster: dict | None = None, quiet: bool = False):
     """After a change: check on the wire that the endpoints it touches follow (new connections,
-    for up to 10 s), one line each. Never changes the command's result, except with --strict."""
+    for up to 10 s), one line each; returns what it saw (:class:`.verify.Followed`, None when it
+    did not check). Never changes the command's result, except with --strict."""
     from . import verify
 
     if ctx.options.no_verify or not (certificates or planes):
@@ -342,6 +354,8 @@ def _verify_after(ctx: Context, *, certificates: dict | None = None, planes: set
         found = _endpoints(ctx, fresh=False)
     except BackendError as err:
         ctx.note(f"warning: not verified on the wire: {err.message}")
+        return
+    if not found:  # an unserved sandbox: nothing is served, nothing to verify
         return
     if planes and not (isinstance(cluster, dict) and cluster):
         cluster = ctx.backend.get_cluster()
@@ -357,6 +371,7 @@ def _verify_after(ctx: Context, *, certificates: dict | None = None, planes: set
     if outcome.failures and ctx.options.strict:
         raise CommandFailed(f"the change was applied but is not served yet ({outcome.failures[0]}; refused: "
                             "--strict)", error_code="not_verified")
+    return outcome
 
 
 def verify_deferred(ctx: Context) -> None:

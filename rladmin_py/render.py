@@ -191,7 +191,8 @@ def as_json(result: Result) -> str:
     if result.kind in LISTS_IN:
         data = {LISTS_IN[result.kind]: data}
     elif result.kind == "cluster_config":
-        data = {"status": "ok", "changed": data["changed"]}
+        data = {"status": "ok", "changed": data["changed"],
+                **({"verification": data["verification"]} if "verification" in data else {})}
     elif result.kind == "certificate_set":
         data = {"status": "ok", **data}
     elif result.kind == "help":

@@ -83,6 +83,22 @@ def test_rotation_is_verified_and_the_database_row_follows(served, certfactory):
     assert r.returncode == 0 and r.stdout.count("\n") > 1 and r.stdout.startswith("db:1 ")
 
 
+def test_json_documents_carry_what_the_check_after_the_change_saw(served, certfactory):
+    new = certfactory.leaf(sans=certgen.cluster_sans(certfactory.fqdn, "api"), key=rsa_key(23))
+    base = ["--sandbox", str(served.sandbox), "--json"]
+    r = run(*base, "cluster", "certificate", "set", "api", "certificate_file", str(new.cert), "key_file", str(new.key))
+    api_port = served.url.rsplit(":", 1)[1]
+    doc = json.loads(r.stdout)
+    assert doc["verification"] == {"verified": [f"127.0.0.1:{api_port} (api) serves the new api certificate"],
+                                   "not_reachable": [], "failures": []}, r.stderr
+    r = run(*base, "cluster", "config", "min_control_TLS_version", "1.3")
+    seen = json.loads(r.stdout)["verification"]
+    assert [line.split(" ", 1)[1].split(")")[0] for line in seen["verified"]] == ["(api", "(cm", "(metrics_exporter"], seen
+    assert all("minimum TLS 1.3: below it refused" in line for line in seen["verified"])
+    r = run(*base, "--no-verify", "cluster", "config", "min_control_TLS_version", "1.2")
+    assert "verification" not in json.loads(r.stdout)  # not checked: not claimed
+
+
 def test_no_verify_and_dry_run_probe_nothing(served, certfactory):
     new = certfactory.leaf(sans=certgen.cluster_sans(certfactory.fqdn, "api"), key=rsa_key(22))
     base = ["--sandbox", str(served.sandbox), "-y"]
