@@ -5,6 +5,7 @@ import datetime as dt
 import functools
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -15,6 +16,11 @@ import pytest
 from rladmin_py.certificates import making as certgen
 from rladmin_py.backends.sandbox import SandboxBackend
 from rladmin_py.sandbox.store import ca_path_for
+
+# Ctrl-C reaches the processes the tests start and interrupt, even when the suite itself was started
+# from a background job (which starts with SIGINT ignored, and passes that on to every child).
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples"
