@@ -18,6 +18,7 @@ import os
 import shlex
 import sys
 from contextlib import contextmanager
+from dataclasses import asdict
 from types import SimpleNamespace
 
 COLLECTION = ("redis", "rs_tls")
@@ -211,7 +212,7 @@ def verify_change(s: Session, seconds: float, *, certificates: dict | None = Non
     cluster = cluster if cluster is not None else s.backend.get_cluster()
     outcome = verify.followed(_endpoints(s, cluster), certificates=certificates, planes=planes, cluster=cluster,
                               seconds=seconds)
-    return {"verified": outcome.verified, "not_reachable": outcome.not_reachable, "failures": outcome.failures}
+    return asdict(outcome)
 
 
 def _after_change(s: Session, outcome: dict, result: dict, what: str) -> None:

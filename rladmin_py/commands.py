@@ -330,10 +330,9 @@ def _planes_touched(changes: dict) -> set:
 def _verification(seen) -> dict:
     """What the check after a change saw, for the command's JSON document (nothing when it did
     not run: --no-verify, a dry run, a script, which checks once at its end)."""
-    if seen is None:
-        return {}
-    return {"verification": {"verified": seen.verified, "not_reachable": seen.not_reachable,
-                             "failures": seen.failures}}
+    from dataclasses import asdict
+
+    return {} if seen is None else {"verification": asdict(seen)}
 
 
 def _verify_after(ctx: Context, *, certificates: dict | None = None, planes: set | None = None,

@@ -185,8 +185,9 @@ def text(result: Result) -> str:
 LISTS_IN = {"certificate_show": "certificates", "info_node": "nodes"}
 
 
-def as_json(result: Result) -> str:
-    """One JSON document per command, an object on one line (easy to consume line by line)."""
+def document(result: Result) -> dict:
+    """The command's one JSON document, an object (the printer adds its warnings and writes it
+    on one line, easy to consume line by line)."""
     data = result.data
     if result.kind in LISTS_IN:
         data = {LISTS_IN[result.kind]: data}
@@ -205,7 +206,7 @@ def as_json(result: Result) -> str:
         data = _status(data, as_data=True)
     elif result.kind == "info_db":
         data = {"bdbs": data["bdbs"]}
-    return json.dumps(data, sort_keys=False)
+    return data
 
 
 def _layouts():
@@ -214,7 +215,6 @@ def _layouts():
     return layouts
 
 
-def render(result: Result, json_output: bool) -> str:
-    if result.kind == "exit":
-        return ""
-    return as_json(result) if json_output or result.json else text(result)
+def render(result: Result) -> str:
+    """The result as text (``exit``: nothing); as JSON, it is :func:`document`."""
+    return "" if result.kind == "exit" else text(result)

@@ -32,9 +32,9 @@ class Printer:
     def result(self, result: commands.Result) -> None:
         """Print a result (JSON with --json, or when the command asked for it with its own --json);
         with --json, the command's warnings are in its document too (every document is an object)."""
-        text = render.render(result, self.json)
-        if text and (self.json or result.json) and self.warnings:
-            return self.document(json.loads(text))
+        if result.kind != "exit" and (self.json or result.json):
+            return self.document(render.document(result))
+        text = render.render(result)
         self.warnings = []
         if text:
             self.out.write(text + "\n")
