@@ -31,3 +31,4 @@ class Result:
     json: bool = False  # the command's own --json (as in `cluster certificate show --json`)
     remarks: dict = field(default_factory=dict)
     exit_code: int = 0  # a command that ran and found something wrong (verify tls: 1)
+    warnings: list = field(default_factory=list)  # said while it ran: for its JSON document (see runner)

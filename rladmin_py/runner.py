@@ -27,23 +27,28 @@ class Printer:
     err: TextIO = field(default_factory=lambda: sys.stderr)
     json: bool = False
     debug: bool = False
-    warnings: list = field(default_factory=list)  # the warnings of the command running now, for its JSON
+    warnings: list = field(default_factory=list)  # said by the command running now, not yet in a document
 
     def result(self, result: commands.Result) -> None:
         """Print a result (JSON with --json, or when the command asked for it with its own --json);
-        with --json, the command's warnings are in its document too (every document is an object)."""
+        as JSON, the warnings it said while it ran are in its document too (every document is an
+        object). A script prints its results after their batch is on disk: each carries its own."""
         if result.kind != "exit" and (self.json or result.json):
-            return self.document(render.document(result))
+            doc = render.document(result)
+            return self._write({**doc, "warnings": result.warnings} if result.warnings else doc)
         text = render.render(result)
-        self.warnings = []
         if text:
             self.out.write(text + "\n")
             self.out.flush()
 
     def document(self, doc: dict) -> None:
-        """A JSON document of this tool's own (not a command's result), with the warnings noted."""
+        """A JSON document of this tool's own (a failure, a check), with the warnings said since
+        the last one."""
         if self.warnings:
             doc["warnings"], self.warnings = self.warnings, []
+        self._write(doc)
+
+    def _write(self, doc: dict) -> None:
         self.out.write(json.dumps(doc) + "\n")
         self.out.flush()
 
@@ -66,6 +71,7 @@ class Printer:
             if more:
                 doc["errors"] = [message] + more
             self.document(doc)
+        self.warnings = []  # said with the failure: never carried to the next command's document
 
     def note(self, message: str) -> None:
         self.err.write(escape(message) + "\n")
@@ -98,6 +104,7 @@ def execute(ctx: commands.Context, command, printer: Printer, prefix: str = "") 
 def _execute(ctx: commands.Context, command, printer: Printer, prefix: str) -> tuple[int, commands.Result | None]:
     try:
         result = commands.run(ctx, command)
+        result.warnings, printer.warnings = printer.warnings, []  # its own, whenever it is printed
         return result.exit_code or EXIT_OK, result
     except Cancelled as err:  # an answer, not an error
         printer.note(f"{prefix}{err.message}")

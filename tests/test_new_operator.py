@@ -195,3 +195,32 @@ def test_a_keyword_with_letters_after_it_is_named_whole(rladmin, line, col, mess
     if "\t" not in line:
         r = rladmin(*line.split())
         assert r.returncode == 2 and r.stderr.startswith(f"error: column {col}: {message}\n"), r.stderr
+
+
+def test_each_json_document_holds_its_own_commands_warnings(rladmin, certfactory, tmp_path):
+    """A script's results are printed after their batch is on disk: the warning a command said is
+    in that command's document, not in the one printed before it, nor carried to the next."""
+    soon = certfactory.leaf(days=10)
+    script = tmp_path / "rotate.rla"
+    script.write_text("cluster config min_data_TLS_version 1.2\n"
+                      f"cluster certificate set proxy certificate_file {soon.cert} key_file {soon.key}\n"
+                      "cluster certificate show api\n")
+    r = rladmin("--json", "-y", "-f", str(script))
+    assert r.returncode == 0, r.stderr
+    docs = [json.loads(line) for line in r.stdout.splitlines()]
+    assert ["warnings" in d for d in docs] == [False, True, False], docs
+    assert "the certificate expires in" in docs[1]["warnings"][0]
+
+
+def test_a_failed_commands_warnings_never_join_the_next_commands_document(rladmin, certfactory, tmp_path):
+    """Without the global --json, a command that warns and then fails has said its warnings on
+    stderr; the next command's own --json document does not carry them."""
+    soon = certfactory.leaf(days=10)
+    script = tmp_path / "mixed.rla"
+    script.write_text("sandbox node 2 down\n"  # the rotation below warns, is sent, and fails with a 409
+                      f"cluster certificate set proxy certificate_file {soon.cert} key_file {soon.key}\n"
+                      "cluster certificate show api --json\n")
+    r = rladmin("-y", "--keep-going", "-f", str(script))
+    assert "warning: " in r.stderr and f"{script}:2: error: not all nodes have been updated" in r.stderr, r.stderr
+    doc = json.loads(r.stdout.splitlines()[-1])
+    assert doc["certificates"][0]["name"] == "api" and "warnings" not in doc, doc
