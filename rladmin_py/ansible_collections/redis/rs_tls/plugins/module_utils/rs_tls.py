@@ -73,11 +73,11 @@ def execute(task, params, check_mode, diff):
     return failed, result, None
 
 
-def run_module(task, argument_spec_=None, **kwargs):
+def run_module(task):
     """Build the module, run the task, exit the Ansible way (failed/msg)."""
     from ansible.module_utils.basic import AnsibleModule
 
-    module = AnsibleModule(argument_spec=argument_spec_ or argument_spec(task), supports_check_mode=True, **kwargs)
+    module = AnsibleModule(argument_spec=argument_spec(task), supports_check_mode=True)
     if ansible_support is None:
         module.fail_json(msg=not_installed_message(), exception=IMPORT_ERROR)
     failed, result, trace = execute(task, module.params, module.check_mode, module._diff)
